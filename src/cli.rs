@@ -1,0 +1,329 @@
+//! The command line: `run`, `check` and `sign`.
+//!
+//! Each command returns an [`Exit`] code; `main` only parses, starts logging and exits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand, ValueEnum};
+use time::OffsetDateTime;
+
+use crate::config::{Config, ConfigError, SchemeKind};
+use crate::scheme::aj;
+
+/// Default config file, relative to the working directory.
+pub const DEFAULT_CONFIG: &str = "config/hookwarden.toml";
+
+/// Process exit codes (sysexits where one fits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// A runtime failure (port taken, store locked, sender unreachable).
+    Failure = 1,
+    /// Bad command-line usage.
+    Usage = 64,
+    /// The config is invalid.
+    Config = 78,
+}
+
+/// hookwarden: lets only genuine webhooks through to your app.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Log format; JSON by default when stderr is not a terminal.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy.
+    Run {
+        /// Config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Check the config and secrets, report every problem, open nothing.
+    Check {
+        /// Config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Print the signed headers for a body, or send it signed.
+    Sign(SignArgs),
+}
+
+/// Arguments of `sign`.
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    /// Config file (the route's secret is read as configured).
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Route whose scheme and secret to use.
+    #[arg(long)]
+    pub route: String,
+    /// File holding the exact body.
+    #[arg(long)]
+    pub body: PathBuf,
+    /// Event type; default: the body's top-level "event".
+    #[arg(long)]
+    pub event: Option<String>,
+    /// Signing time as sent (RFC 3339); default: now.
+    #[arg(long)]
+    pub timestamp: Option<String>,
+    /// Delivery id header value.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Send the request to this URL and print the answer.
+    #[arg(long)]
+    pub send: Option<String>,
+}
+
+/// Runs a parsed command line.
+pub fn execute(command: Command) -> Exit {
+    match command {
+        Command::Run { config } => run(&config),
+        Command::Check { config } => check(&config),
+        Command::Sign(args) => sign(&args),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, Exit> {
+    Config::load(path).map_err(|e| {
+        eprintln!("hookwarden: {e}");
+        match e {
+            ConfigError::Read { .. } | ConfigError::Parse { .. } | ConfigError::Invalid { .. } => {
+                Exit::Config
+            }
+        }
+    })
+}
+
+fn run(path: &std::path::Path) -> Exit {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    match crate::server::run(config) {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            tracing::error!(error = %e, "hookwarden cannot start");
+            eprintln!("hookwarden: {e}");
+            Exit::Failure
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> Exit {
+    match load(path) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} route(s), upstream {}:{})",
+                path.display(),
+                config.routes.len(),
+                config.upstream.host,
+                config.upstream.port
+            );
+            Exit::Ok
+        }
+        Err(exit) => exit,
+    }
+}
+
+fn sign(args: &SignArgs) -> Exit {
+    let config = match load(&args.config) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    let Some(route) = config.route_named(&args.route) else {
+        eprintln!(
+            "hookwarden: no route named {:?} in {}",
+            args.route,
+            args.config.display()
+        );
+        return Exit::Usage;
+    };
+    let body = match std::fs::read(&args.body) {
+        Ok(body) => body,
+        Err(e) => {
+            eprintln!("hookwarden: cannot read {}: {e}", args.body.display());
+            return Exit::Usage;
+        }
+    };
+
+    let headers = match route.scheme {
+        SchemeKind::Aj => aj_headers(args, route, &body),
+    };
+    let headers = match headers {
+        Ok(headers) => headers,
+        Err(message) => {
+            eprintln!("hookwarden: {message}");
+            return Exit::Usage;
+        }
+    };
+
+    match &args.send {
+        None => {
+            for (name, value) in &headers {
+                println!("{name}: {value}");
+            }
+            Exit::Ok
+        }
+        Some(url) => send(url, &headers, body),
+    }
+}
+
+fn aj_headers(
+    args: &SignArgs,
+    route: &crate::config::Route,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    let timestamp = match &args.timestamp {
+        Some(ts) => ts.clone(),
+        None => now_rfc3339(),
+    };
+    let event = match &args.event {
+        Some(event) => event.clone(),
+        None => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("event")?.as_str().map(str::to_string))
+            .ok_or("the body has no top-level \"event\"; pass --event")?,
+    };
+    let secret = route.secrets.first().ok_or("the route has no secret")?;
+    let digest = aj::sign(secret.expose(), &timestamp, body);
+
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("X-AJ-Event".to_string(), event),
+        ("X-AJ-Timestamp".to_string(), timestamp),
+        (
+            "X-AJ-Signature".to_string(),
+            format!("sha256={}", hex::encode(digest)),
+        ),
+    ];
+    if let Some(id) = &args.id {
+        headers.push(("X-AJ-Id".to_string(), id.clone()));
+    }
+    Ok(headers)
+}
+
+/// Now, as senders write it: UTC, whole seconds, `Z`.
+pub fn now_rfc3339() -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
+}
+
+fn send(url: &str, headers: &[(String, String)], body: Vec<u8>) -> Exit {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hookwarden: cannot start a runtime: {e}");
+            return Exit::Failure;
+        }
+    };
+    match runtime.block_on(post(url, headers, Bytes::from(body))) {
+        Ok((status, answer)) => {
+            println!("HTTP {status}");
+            println!("{}", String::from_utf8_lossy(&answer));
+            Exit::Ok
+        }
+        Err(message) => {
+            eprintln!("hookwarden: cannot send to {url}: {message}");
+            Exit::Failure
+        }
+    }
+}
+
+async fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: Bytes,
+) -> Result<(u16, Vec<u8>), String> {
+    use pingora::connectors::http::Connector;
+    use pingora::upstreams::peer::HttpPeer;
+
+    let url = url::Url::parse(url).map_err(|e| e.to_string())?;
+    if url.scheme() != "http" {
+        return Err("only http:// URLs are supported".into());
+    }
+    let host = url
+        .host_str()
+        .ok_or("the URL has no host")?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+
+    let mut peer = HttpPeer::new((host.as_str(), port), false, String::new());
+    peer.options.connection_timeout = Some(Duration::from_secs(5));
+    peer.options.read_timeout = Some(Duration::from_secs(60));
+    let connector = Connector::new(None);
+    let (mut session, _) = connector
+        .get_http_session(&peer)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let mut request = pingora::http::RequestHeader::build("POST", target.as_bytes(), None)
+        .map_err(|e| e.to_string())?;
+    let authority = url[url::Position::BeforeHost..url::Position::AfterPort].to_string();
+    let fixed = [
+        ("Host".to_string(), authority),
+        ("Content-Length".to_string(), body.len().to_string()),
+    ];
+    for (name, value) in fixed.iter().chain(headers) {
+        request
+            .insert_header(name.clone(), value.as_str())
+            .map_err(|e| e.to_string())?;
+    }
+
+    session
+        .write_request_header(Box::new(request))
+        .await
+        .map_err(|e| e.to_string())?;
+    session
+        .write_request_body(body, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    session
+        .finish_request_body()
+        .await
+        .map_err(|e| e.to_string())?;
+    session
+        .read_response_header()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = session.response_header().map_or(0, |h| h.status.as_u16());
+    let mut answer = Vec::new();
+    while let Some(chunk) = session
+        .read_response_body()
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        answer.extend_from_slice(&chunk);
+    }
+    Ok((status, answer))
+}

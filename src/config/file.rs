@@ -1,0 +1,152 @@
+//! The TOML file's schema, exactly as written by users.
+//!
+//! These types only describe the file (serde, unknown keys refused, defaults filled in).
+//! Checking that the values make sense is [`super::Config::from_file`]'s job.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::secret::SecretSource;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The webhook listener.
+    pub server: ServerSection,
+    /// The protected app.
+    pub upstream: UpstreamSection,
+    /// The replay and de-duplication store.
+    pub store: StoreSection,
+    /// The protected routes; at least one.
+    #[serde(default)]
+    pub routes: Vec<RouteSection>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address and port of the webhook listener, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// Worker threads. Default 2.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// What to do with paths that match no route: `refuse` (404, the default) or `forward`.
+    #[serde(default)]
+    pub unmatched: Unmatched,
+    /// Prefix of the trusted headers added for the app. Default `X-Hookwarden-`.
+    #[serde(default = "default_prefix")]
+    pub trusted_header_prefix: String,
+    /// Longest time a client may take to send a whole body, in seconds. Default 10.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u64,
+    /// Longest time in-flight requests get to finish after SIGTERM, in seconds. Default 10.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// What happens to a request on a path that matches no route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    /// Answer 404 `no_route`.
+    #[default]
+    Refuse,
+    /// Pass it to the app unverified (trusted headers are still stripped).
+    Forward,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    /// The app's base address, `http://host:port`.
+    pub url: String,
+    /// Longest wait for the app's response header, in seconds. Default 30.
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout_seconds: u64,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// The sled directory.
+    pub path: PathBuf,
+    /// How long processed events and signatures are remembered, in seconds. Default 7 days.
+    #[serde(default = "default_retention")]
+    pub retention_seconds: u64,
+    /// When a processed mark is made durable. Default `always`.
+    #[serde(default)]
+    pub sync: SyncMode,
+    /// How long an in-flight claim holds off copies if its holder dies, in seconds.
+    /// Default: the upstream timeout plus 30.
+    pub lease_seconds: Option<u64>,
+    /// How often expired records are swept, in seconds. Default 60.
+    #[serde(default = "default_sweep")]
+    pub sweep_interval_seconds: u64,
+}
+
+/// When a processed mark reaches the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Before the sender gets its 2xx: survives `kill -9` and power loss.
+    #[default]
+    Always,
+    /// In the background, about every half second: faster, may forget the last moments
+    /// after a crash (the app may then see a redelivery).
+    Interval,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// Name used in logs, metrics and the trusted route header.
+    pub name: String,
+    /// Exact request path.
+    pub path: String,
+    /// Signature scheme, e.g. `aj`.
+    pub scheme: String,
+    /// Largest accepted distance between the signed time and our clock, in seconds.
+    /// Default 300.
+    #[serde(default = "default_tolerance")]
+    pub tolerance_seconds: u64,
+    /// Largest accepted body, in bytes. Default 1 MiB.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    /// Where the shared secret comes from.
+    #[serde(default)]
+    pub secrets: Vec<SecretSource>,
+}
+
+fn default_threads() -> usize {
+    2
+}
+fn default_prefix() -> String {
+    "X-Hookwarden-".to_string()
+}
+fn default_body_timeout() -> u64 {
+    10
+}
+fn default_grace() -> u64 {
+    10
+}
+fn default_upstream_timeout() -> u64 {
+    30
+}
+fn default_retention() -> u64 {
+    7 * 24 * 3600
+}
+fn default_sweep() -> u64 {
+    60
+}
+fn default_tolerance() -> u64 {
+    300
+}
+fn default_max_body() -> u64 {
+    1024 * 1024
+}

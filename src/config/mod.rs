@@ -1,0 +1,399 @@
+//! Configuration: the TOML file, checked and turned into the values the proxy runs on.
+//!
+//! [`Config::load`] reads a file, refuses unknown keys, checks every value, loads every
+//! secret and reports all problems at once, so `hookwarden check` can list them in one
+//! go. Nothing here opens a socket or the store.
+
+mod file;
+mod secret;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use file::{FileConfig, SyncMode, Unmatched};
+pub use secret::{Secret, SecretError, SecretSource, MIN_SECRET_BYTES};
+
+/// The signature schemes hookwarden knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemeKind {
+    /// The internal event bus (`X-AJ-*` headers).
+    Aj,
+}
+
+impl SchemeKind {
+    /// Parses a scheme name from the config.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "aj" => Some(SchemeKind::Aj),
+            _ => None,
+        }
+    }
+
+    /// The scheme's name as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemeKind::Aj => "aj",
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The webhook listener.
+    pub server: ServerConfig,
+    /// The protected app.
+    pub upstream: UpstreamConfig,
+    /// The replay store.
+    pub store: StoreConfig,
+    /// The protected routes, in file order.
+    pub routes: Vec<Route>,
+}
+
+/// The webhook listener's settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Worker threads.
+    pub threads: usize,
+    /// What to do with paths that match no route.
+    pub unmatched: Unmatched,
+    /// Prefix of the trusted headers, as configured (case kept for the headers we add).
+    pub trusted_header_prefix: String,
+    /// Longest time a client may take to send a whole body.
+    pub body_timeout: Duration,
+    /// Longest time in-flight requests get after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+/// The protected app.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Host name or address of the app.
+    pub host: String,
+    /// Port of the app.
+    pub port: u16,
+    /// Longest wait for the app's response header.
+    pub timeout: Duration,
+}
+
+/// The replay store's settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The sled directory.
+    pub path: PathBuf,
+    /// How long processed events and signatures are remembered.
+    pub retention: Duration,
+    /// When a processed mark is made durable.
+    pub sync: SyncMode,
+    /// How long an in-flight claim holds off copies if its holder dies.
+    pub lease: Duration,
+    /// How often expired records are swept.
+    pub sweep_interval: Duration,
+}
+
+/// One protected route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Name for logs, metrics and the trusted route header.
+    pub name: String,
+    /// Exact request path.
+    pub path: String,
+    /// The sender's signature scheme.
+    pub scheme: SchemeKind,
+    /// Largest accepted distance between the signed time and our clock.
+    pub tolerance: Duration,
+    /// Largest accepted body, in bytes.
+    pub max_body_bytes: u64,
+    /// The secrets; any one of them verifies.
+    pub secrets: Vec<Secret>,
+}
+
+/// Why a config could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The file is not valid TOML for our schema (syntax, types, unknown keys).
+    #[error("config file {path}, line {line}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What is wrong (the offending text is not repeated, it may hold a secret).
+        message: String,
+    },
+    /// The file parsed, but some values are unusable.
+    #[error("config file {path} has {} problem(s):\n{}", .problems.len(), Bullets(.problems))]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Every problem found, one sentence each.
+        problems: Vec<String>,
+    },
+}
+
+struct Bullets<'a>(&'a [String]);
+
+impl fmt::Display for Bullets<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads, parses and checks a config file, loading its secrets.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        Config::parse(&text, &shown)
+    }
+
+    /// Parses and checks config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            line: e.span().map_or(0, |s| line_of(text, s.start)),
+            message: e.message().to_string(),
+        })?;
+        Config::from_file(file).map_err(|problems| ConfigError::Invalid {
+            path: origin.to_string(),
+            problems,
+        })
+    }
+
+    /// Checks every value of a parsed file and loads the secrets; every problem is listed.
+    pub fn from_file(file: FileConfig) -> Result<Config, Vec<String>> {
+        let mut problems = Vec::new();
+
+        let server = check_server(&file.server, &mut problems);
+        let upstream = check_upstream(&file.upstream, &mut problems);
+        let routes = check_routes(&file.routes, &mut problems);
+        let store = check_store(&file, &routes, &mut problems);
+
+        match (server, upstream, store) {
+            (Some(server), Some(upstream), Some(store)) if problems.is_empty() => Ok(Config {
+                server,
+                upstream,
+                store,
+                routes,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The route whose path is exactly `path`.
+    pub fn route_for(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.path == path)
+    }
+
+    /// The route named `name`.
+    pub fn route_named(&self, name: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn check_server(s: &file::ServerSection, problems: &mut Vec<String>) -> Option<ServerConfig> {
+    let listen = s.listen.parse::<SocketAddr>().map_err(|_| {
+        problems.push(format!(
+            "[server] listen = {:?} is not an address and port such as 127.0.0.1:8080",
+            s.listen
+        ))
+    });
+    if s.threads == 0 {
+        problems.push("[server] threads must be at least 1".into());
+    }
+    let prefix_ok = !s.trusted_header_prefix.is_empty()
+        && http::HeaderName::from_bytes(s.trusted_header_prefix.as_bytes()).is_ok();
+    if !prefix_ok {
+        problems.push(format!(
+            "[server] trusted_header_prefix = {:?} is not a valid header name prefix",
+            s.trusted_header_prefix
+        ));
+    }
+    if s.body_timeout_seconds == 0 {
+        problems.push("[server] body_timeout_seconds must be at least 1".into());
+    }
+    Some(ServerConfig {
+        listen: listen.ok()?,
+        threads: s.threads,
+        unmatched: s.unmatched,
+        trusted_header_prefix: s.trusted_header_prefix.clone(),
+        body_timeout: Duration::from_secs(s.body_timeout_seconds),
+        shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
+    })
+}
+
+fn check_upstream(u: &file::UpstreamSection, problems: &mut Vec<String>) -> Option<UpstreamConfig> {
+    if u.timeout_seconds == 0 {
+        problems.push("[upstream] timeout_seconds must be at least 1".into());
+    }
+    let url = match url::Url::parse(&u.url) {
+        Ok(url) => url,
+        Err(e) => {
+            problems.push(format!("[upstream] url = {:?} is not a URL: {e}", u.url));
+            return None;
+        }
+    };
+    if url.scheme() != "http" {
+        problems.push(format!(
+            "[upstream] url = {:?}: only http:// is supported (the app runs beside the proxy)",
+            u.url
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        problems.push(format!(
+            "[upstream] url = {:?} must be just http://host:port (requests keep their own path)",
+            u.url
+        ));
+    }
+    let host = url
+        .host_str()
+        .map(|h| h.trim_matches(['[', ']']).to_string());
+    let Some(host) = host else {
+        problems.push(format!("[upstream] url = {:?} has no host", u.url));
+        return None;
+    };
+    Some(UpstreamConfig {
+        host,
+        port: url.port_or_known_default().unwrap_or(80),
+        timeout: Duration::from_secs(u.timeout_seconds),
+    })
+}
+
+fn check_routes(routes: &[file::RouteSection], problems: &mut Vec<String>) -> Vec<Route> {
+    if routes.is_empty() {
+        problems.push("no [[routes]]: at least one protected route is needed".into());
+    }
+
+    let mut checked = Vec::new();
+    for (i, r) in routes.iter().enumerate() {
+        let at = format!("[[routes]] #{} ({:?})", i + 1, r.name);
+        let name_ok = !r.name.is_empty()
+            && r.name.len() <= 64
+            && r.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !name_ok {
+            problems.push(format!("{at}: name must be 1-64 of A-Z a-z 0-9 - _ ."));
+        }
+        if routes[..i].iter().any(|o| o.name == r.name) {
+            problems.push(format!("{at}: the name is used by an earlier route"));
+        }
+        if !r.path.starts_with('/') || r.path.contains(['?', '#']) {
+            problems.push(format!(
+                "{at}: path {:?} must start with / and hold no query",
+                r.path
+            ));
+        }
+        if routes[..i].iter().any(|o| o.path == r.path) {
+            problems.push(format!(
+                "{at}: path {:?} is used by an earlier route",
+                r.path
+            ));
+        }
+        let scheme = SchemeKind::from_name(&r.scheme);
+        if scheme.is_none() {
+            problems.push(format!("{at}: unknown scheme {:?} (known: aj)", r.scheme));
+        }
+        if r.tolerance_seconds == 0 {
+            problems.push(format!("{at}: tolerance_seconds must be at least 1"));
+        }
+        if r.max_body_bytes == 0 {
+            problems.push(format!("{at}: max_body_bytes must be at least 1"));
+        }
+        if r.secrets.is_empty() {
+            problems.push(format!("{at}: secrets is empty; give at least one"));
+        }
+        let mut secrets = Vec::new();
+        for source in &r.secrets {
+            match source.load() {
+                Ok(secret) => secrets.push(secret),
+                Err(e) => problems.push(format!("{at}: {e}")),
+            }
+        }
+        if let Some(scheme) = scheme {
+            checked.push(Route {
+                name: r.name.clone(),
+                path: r.path.clone(),
+                scheme,
+                tolerance: Duration::from_secs(r.tolerance_seconds),
+                max_body_bytes: r.max_body_bytes,
+                secrets,
+            });
+        }
+    }
+    checked
+}
+
+fn check_store(
+    file: &FileConfig,
+    routes: &[Route],
+    problems: &mut Vec<String>,
+) -> Option<StoreConfig> {
+    let s = &file.store;
+    let widest = routes.iter().map(|r| r.tolerance).max().unwrap_or_default();
+    if Duration::from_secs(s.retention_seconds) < widest * 2 {
+        problems.push(format!(
+            "[store] retention_seconds = {} is below twice the largest tolerance ({} s): \
+             a replay must not outlive its record",
+            s.retention_seconds,
+            widest.as_secs() * 2
+        ));
+    }
+    let lease_seconds = s
+        .lease_seconds
+        .unwrap_or(file.upstream.timeout_seconds + 30);
+    if lease_seconds <= file.upstream.timeout_seconds {
+        problems.push(format!(
+            "[store] lease_seconds = {lease_seconds} must exceed [upstream] timeout_seconds = {}: \
+             a claim must outlive the delivery it guards",
+            file.upstream.timeout_seconds
+        ));
+    }
+    if s.sweep_interval_seconds == 0 {
+        problems.push("[store] sweep_interval_seconds must be at least 1".into());
+    }
+    if s.path.as_os_str().is_empty() {
+        problems.push("[store] path is empty".into());
+    }
+    Some(StoreConfig {
+        path: s.path.clone(),
+        retention: Duration::from_secs(s.retention_seconds),
+        sync: s.sync,
+        lease: Duration::from_secs(lease_seconds),
+        sweep_interval: Duration::from_secs(s.sweep_interval_seconds),
+    })
+}
+
+#[cfg(test)]
+mod tests;

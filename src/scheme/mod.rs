@@ -1,0 +1,112 @@
+//! Signature schemes: pure functions from a request's headers and raw body to verified
+//! claims, or to the precise reason for refusing it.
+//!
+//! Nothing here does I/O or reads the clock: the time is passed in, so every edge of the
+//! freshness window can be tested exactly. Each sender's scheme lives in its own module.
+
+pub mod aj;
+mod digest;
+mod event_id;
+
+use http::HeaderMap;
+use time::OffsetDateTime;
+
+use crate::config::{Route, SchemeKind};
+use crate::outcome::Outcome;
+
+pub use digest::{hmac_sha256, hmac_sha256_hex};
+pub use event_id::IdSource;
+
+/// The longest event id we carry (store key and trusted header), in bytes.
+pub const MAX_EVENT_ID_BYTES: usize = 256;
+
+/// What a verified request proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// The event type, e.g. `status_change`.
+    pub event: String,
+    /// The event id used for de-duplication.
+    pub event_id: String,
+    /// Where the event id came from.
+    pub id_source: IdSource,
+    /// The signed time.
+    pub signed_at: OffsetDateTime,
+    /// The digest that matched: identical only for an exact replay of the same signed bytes.
+    pub digest: [u8; 32],
+    /// Position of the secret that verified, in the route's list.
+    pub key_index: usize,
+}
+
+/// Why a request was refused. Carries nothing a sender could use to forge: never the
+/// expected digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// No signature header.
+    #[error("no signature header")]
+    MissingSignature,
+    /// No timestamp header.
+    #[error("no timestamp header")]
+    MissingTimestamp,
+    /// No event type header.
+    #[error("no event type header")]
+    MissingEvent,
+    /// No signature matched.
+    #[error("no signature matched")]
+    InvalidSignature,
+    /// Older than the tolerance.
+    #[error("timestamp older than the tolerance")]
+    TimestampTooOld,
+    /// Ahead of our clock by more than the tolerance.
+    #[error("timestamp ahead of our clock by more than the tolerance")]
+    TimestampInFuture,
+    /// Unreadable, or several different timestamps.
+    #[error("timestamp unreadable or ambiguous")]
+    InvalidTimestamp,
+    /// The event id cannot be carried (too long, or control characters).
+    #[error("event id too long or not printable")]
+    InvalidEventId,
+}
+
+impl VerifyError {
+    /// The outcome this refusal ends in.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            VerifyError::MissingSignature => Outcome::MissingSignature,
+            VerifyError::MissingTimestamp => Outcome::MissingTimestamp,
+            VerifyError::MissingEvent => Outcome::MissingEvent,
+            VerifyError::InvalidSignature => Outcome::InvalidSignature,
+            VerifyError::TimestampTooOld => Outcome::TimestampTooOld,
+            VerifyError::TimestampInFuture => Outcome::TimestampInFuture,
+            VerifyError::InvalidTimestamp => Outcome::InvalidTimestamp,
+            VerifyError::InvalidEventId => Outcome::InvalidEventId,
+        }
+    }
+}
+
+/// Verifies a request for `route` at time `now`.
+pub fn verify(
+    route: &Route,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<Claims, VerifyError> {
+    match route.scheme {
+        SchemeKind::Aj => aj::verify(headers, body, &route.secrets, route.tolerance, now),
+    }
+}
+
+/// Checks a signed time against `now`: at most `tolerance` old, at most `tolerance` ahead.
+pub fn check_window(
+    signed_at: OffsetDateTime,
+    now: OffsetDateTime,
+    tolerance: std::time::Duration,
+) -> Result<(), VerifyError> {
+    let age = now - signed_at;
+    if age > tolerance {
+        return Err(VerifyError::TimestampTooOld);
+    }
+    if -age > tolerance {
+        return Err(VerifyError::TimestampInFuture);
+    }
+    Ok(())
+}
