@@ -4,8 +4,10 @@
 //! ([`scheme`]), checked against the replay store ([`store`]) and forwarded byte for byte
 //! with trusted headers ([`proxy`]). [`server::run`] starts it from a [`config::Config`].
 
+pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod outcome;
 pub mod proxy;
 pub mod scheme;

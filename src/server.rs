@@ -1,63 +1,69 @@
 //! Builds the pingora server from a config and runs it until a signal stops it.
 //!
-//! Besides the proxy service, this starts two plain threads: the store's sweeper, and a
-//! shutdown watcher that ends the process as soon as in-flight requests are done after
-//! SIGTERM, instead of sleeping through pingora's whole grace period.
+//! Two pingora services share one process: the verifying proxy and the admin endpoints.
+//! Beside them run plain threads for the slow, periodic work: opening the store until it
+//! opens, sweeping it, re-reading secret files, and a shutdown watcher that ends the
+//! process as soon as in-flight requests are done after SIGTERM, instead of sleeping
+//! through pingora's whole grace period.
 
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, Server};
+use pingora::services::listening::Service;
 use thiserror::Error;
 
+use crate::admin::Admin;
 use crate::config::Config;
-use crate::proxy::Hookwarden;
-use crate::store::{self, Store, StoreError};
+use crate::metrics::Metrics;
+use crate::proxy::{Hookwarden, Shared};
+use crate::store::{self, Store, StoreSlot};
+
+/// How often secret files are checked for changes.
+const SECRET_POLL: Duration = Duration::from_secs(2);
+
+/// How long to wait between attempts to open the store.
+const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
 pub enum ServerError {
-    /// The listen address is taken or not ours.
+    /// A listen address is taken or not ours.
     #[error("cannot listen on {addr}: {reason}")]
     Bind {
         /// The address.
-        addr: String,
+        addr: SocketAddr,
         /// The operating system's reason.
         reason: String,
-    },
-    /// The store could not be opened.
-    #[error("cannot open the replay store at {path}: {source}")]
-    Store {
-        /// The store directory.
-        path: String,
-        /// What failed.
-        source: StoreError,
     },
 }
 
 /// Starts the proxy and blocks until it is stopped; exits the process when done.
 pub fn run(config: Config) -> Result<(), ServerError> {
-    let config = Arc::new(config);
-
     // pingora retries a failed bind and then carries on without the listener; find out
     // first, so a taken port is a clear error and a non-zero exit.
-    let listen = config.server.listen;
-    TcpListener::bind(listen).map_err(|e| ServerError::Bind {
-        addr: listen.to_string(),
-        reason: e.to_string(),
-    })?;
+    for addr in [config.server.listen, config.server.admin_listen] {
+        TcpListener::bind(addr).map_err(|e| ServerError::Bind {
+            addr,
+            reason: e.to_string(),
+        })?;
+    }
 
-    let store = Store::open(&config.store).map_err(|source| ServerError::Store {
-        path: config.store.path.display().to_string(),
-        source,
-    })?;
-
+    let metrics = Arc::new(Metrics::new(config.routes.iter().map(|r| r.name.as_str())));
+    let store = Arc::new(StoreSlot::default());
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let running = Arc::new(AtomicBool::new(false));
     let grace = config.server.shutdown_grace;
+    let (listen, admin_listen) = (config.server.listen, config.server.admin_listen);
+    let config = Arc::new(ArcSwap::from_pointee(config));
+
     let conf = ServerConf {
-        threads: config.server.threads,
+        threads: config.load().server.threads,
         grace_period_seconds: Some(grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
@@ -65,63 +71,159 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let proxy = Hookwarden::new(config.clone(), store.clone(), in_flight.clone());
-    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
-    service.add_tcp(&listen.to_string());
-    server.add_service(service);
+    let shared = Shared {
+        config: config.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        in_flight: in_flight.clone(),
+    };
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, Hookwarden::new(shared));
+    proxy.add_tcp(&listen.to_string());
+    server.add_service(proxy);
 
-    spawn_sweeper(store.clone(), config.store.sweep_interval);
-    watch_shutdown(&server, store, in_flight, grace);
+    let admin = Admin::new(metrics.clone(), store.clone(), running.clone());
+    let mut admin = Service::new("admin".to_string(), HttpServer::new_app(admin));
+    admin.threads = Some(1);
+    admin.add_tcp(&admin_listen.to_string());
+    server.add_service(admin);
 
-    tracing::info!(%listen, routes = config.routes.len(), "hookwarden listening");
+    open_store(config.clone(), store.clone(), metrics.clone());
+    reload_secrets(config.clone(), metrics);
+    watch_phases(&server, store, in_flight, running, grace);
+
+    tracing::info!(%listen, %admin_listen, routes = config.load().routes.len(), "hookwarden starting");
     server.run_forever();
 }
 
-fn spawn_sweeper(store: Store, every: Duration) {
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new()
-        .name("store-sweeper".into())
-        .spawn(move || loop {
-            std::thread::sleep(every);
-            match store.sweep(store::now_ms()) {
-                Ok(report) => tracing::debug!(
-                    scanned = report.scanned,
-                    removed = report.removed,
-                    "store sweep done"
-                ),
-                Err(error) => tracing::warn!(%error, "store sweep failed"),
-            }
-        })
-        .expect("spawning a thread at startup");
+        .name(name.to_string())
+        .spawn(work)
+        .expect("the OS lets us start a thread at startup");
 }
 
-/// After SIGTERM pingora stops accepting and then sleeps the whole grace period; this
-/// ends the process once the requests in flight are done (or the grace is up), with the
-/// store flushed.
-fn watch_shutdown(server: &Server, store: Store, in_flight: Arc<AtomicUsize>, grace: Duration) {
-    let mut phases = server.watch_execution_phase();
-    std::thread::Builder::new()
-        .name("shutdown-watch".into())
-        .spawn(move || {
-            while let Ok(phase) = phases.blocking_recv() {
-                let draining = matches!(
-                    phase,
-                    ExecutionPhase::ShutdownGracePeriod | ExecutionPhase::ShutdownRuntimes
-                );
-                if !draining {
-                    continue;
+/// Opens the store, retrying until it opens, then sweeps it forever.
+fn open_store(config: Arc<ArcSwap<Config>>, slot: Arc<StoreSlot>, metrics: Arc<Metrics>) {
+    spawn("store", move || {
+        let settings = config.load().store.clone();
+        let mut attempts = 0u64;
+        let store = loop {
+            match Store::open(&settings) {
+                Ok(store) => break store,
+                Err(error) => {
+                    metrics.store_error("open");
+                    if attempts % 30 == 0 {
+                        let path = settings.path.display().to_string();
+                        tracing::warn!(%error, path, "cannot open the replay store; retrying");
+                    }
+                    attempts += 1;
+                    std::thread::sleep(STORE_RETRY);
                 }
-                let until = Instant::now() + grace;
-                while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < until {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let left = in_flight.load(Ordering::SeqCst);
-                flush_blocking(&store);
-                tracing::info!(abandoned = left, "hookwarden stopped");
-                std::process::exit(0);
             }
-        })
-        .expect("spawning a thread at startup");
+        };
+        slot.fill(store.clone());
+        tracing::info!(path = %settings.path.display(), "replay store open");
+
+        loop {
+            measure_store(&store, &metrics, store.sweep(store::now_ms()));
+            std::thread::sleep(settings.sweep_interval);
+        }
+    });
+}
+
+fn measure_store(
+    store: &Store,
+    metrics: &Metrics,
+    swept: Result<store::SweepReport, store::StoreError>,
+) {
+    match swept {
+        Ok(report) => {
+            metrics.store_sweeps.inc();
+            metrics.store_swept_records.inc_by(report.removed);
+            metrics
+                .store_entries
+                .set((report.scanned - report.removed) as i64);
+            tracing::debug!(
+                scanned = report.scanned,
+                removed = report.removed,
+                "store swept"
+            );
+        }
+        Err(error) => {
+            metrics.store_error("sweep");
+            tracing::warn!(%error, "store sweep failed");
+        }
+    }
+    if let Ok(bytes) = store.disk_bytes() {
+        metrics.store_disk_bytes.set(bytes as i64);
+    }
+}
+
+/// Re-reads secret files that Kubernetes (or an operator) replaced, without a restart.
+fn reload_secrets(config: Arc<ArcSwap<Config>>, metrics: Arc<Metrics>) {
+    spawn("secrets", move || loop {
+        std::thread::sleep(SECRET_POLL);
+        let current = config.load_full();
+        let mut next = (*current).clone();
+        let mut changed = false;
+        for route in &mut next.routes {
+            match route.reread_secrets() {
+                Ok(Some(secrets)) => {
+                    route.secrets = secrets;
+                    changed = true;
+                    metrics
+                        .secret_reloads
+                        .with_label_values(&[&route.name])
+                        .inc();
+                    tracing::info!(route = %route.name, "secret changed; now in use");
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(route = %route.name, %error, "cannot re-read a secret; keeping the old one");
+                }
+            }
+        }
+        if changed {
+            config.store(Arc::new(next));
+        }
+    });
+}
+
+/// Follows pingora's lifecycle: ready once running; after SIGTERM, ends the process
+/// once the requests in flight are done (or the grace is up), with the store flushed.
+fn watch_phases(
+    server: &Server,
+    store: Arc<StoreSlot>,
+    in_flight: Arc<AtomicUsize>,
+    running: Arc<AtomicBool>,
+    grace: Duration,
+) {
+    let mut phases = server.watch_execution_phase();
+    spawn("lifecycle", move || {
+        while let Ok(phase) = phases.blocking_recv() {
+            match phase {
+                ExecutionPhase::Running => running.store(true, Ordering::SeqCst),
+                ExecutionPhase::ShutdownStarted => {
+                    running.store(false, Ordering::SeqCst);
+                    tracing::info!("shutting down: no new connections");
+                }
+                ExecutionPhase::ShutdownGracePeriod | ExecutionPhase::ShutdownRuntimes => {
+                    let until = Instant::now() + grace;
+                    while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    let abandoned = in_flight.load(Ordering::SeqCst);
+                    if let Some(store) = store.get() {
+                        flush_blocking(store);
+                    }
+                    tracing::info!(abandoned, "hookwarden stopped");
+                    std::process::exit(0);
+                }
+                _ => {}
+            }
+        }
+    });
 }
 
 fn flush_blocking(store: &Store) {

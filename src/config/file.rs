@@ -30,6 +30,10 @@ pub struct FileConfig {
 pub struct ServerSection {
     /// Address and port of the webhook listener, e.g. `127.0.0.1:8080`.
     pub listen: String,
+    /// Address and port of the admin listener (`/metrics`, `/livez`, `/readyz`).
+    /// Default `127.0.0.1:9090`.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: String,
     /// Worker threads. Default 2.
     #[serde(default = "default_threads")]
     pub threads: usize,
@@ -125,6 +129,9 @@ pub struct RouteSection {
 
 fn default_threads() -> usize {
     2
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:9090".to_string()
 }
 fn default_prefix() -> String {
     "X-Hookwarden-".to_string()

@@ -57,8 +57,10 @@ pub struct Config {
 /// The webhook listener's settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Where to listen.
+    /// Where to listen for webhooks.
     pub listen: SocketAddr,
+    /// Where to serve `/metrics`, `/livez` and `/readyz`.
+    pub admin_listen: SocketAddr,
     /// Worker threads.
     pub threads: usize,
     /// What to do with paths that match no route.
@@ -112,6 +114,21 @@ pub struct Route {
     pub max_body_bytes: u64,
     /// The secrets; any one of them verifies.
     pub secrets: Vec<Secret>,
+    /// Where the secrets come from, to re-read them when their files change.
+    pub sources: Vec<SecretSource>,
+}
+
+impl Route {
+    /// Re-reads the route's secrets. `Ok(None)` when nothing changed; an error leaves the
+    /// running secrets in place (a half-written file must not lock senders out).
+    pub fn reread_secrets(&self) -> Result<Option<Vec<Secret>>, SecretError> {
+        let fresh = self
+            .sources
+            .iter()
+            .map(SecretSource::load)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((fresh != self.secrets).then_some(fresh))
+    }
 }
 
 /// Why a config could not be used.
@@ -229,6 +246,17 @@ fn check_server(s: &file::ServerSection, problems: &mut Vec<String>) -> Option<S
             s.listen
         ))
     });
+    let admin_listen = s.admin_listen.parse::<SocketAddr>().map_err(|_| {
+        problems.push(format!(
+            "[server] admin_listen = {:?} is not an address and port such as 127.0.0.1:9090",
+            s.admin_listen
+        ))
+    });
+    if let (Ok(a), Ok(b)) = (&listen, &admin_listen) {
+        if a == b {
+            problems.push("[server] admin_listen must differ from listen".into());
+        }
+    }
     if s.threads == 0 {
         problems.push("[server] threads must be at least 1".into());
     }
@@ -245,6 +273,7 @@ fn check_server(s: &file::ServerSection, problems: &mut Vec<String>) -> Option<S
     }
     Some(ServerConfig {
         listen: listen.ok()?,
+        admin_listen: admin_listen.ok()?,
         threads: s.threads,
         unmatched: s.unmatched,
         trusted_header_prefix: s.trusted_header_prefix.clone(),
@@ -349,6 +378,7 @@ fn check_routes(routes: &[file::RouteSection], problems: &mut Vec<String>) -> Ve
                 tolerance: Duration::from_secs(r.tolerance_seconds),
                 max_body_bytes: r.max_body_bytes,
                 secrets,
+                sources: r.secrets.clone(),
             });
         }
     }

@@ -7,7 +7,8 @@
 //!             404, or pingora's own proxying       already_processed   app's answer relayed
 //! ```
 //! Protected routes are answered entirely inside `request_filter`; only unverified
-//! passthrough (`unmatched = "forward"`) uses pingora's proxy phases.
+//! passthrough (`unmatched = "forward"`) uses pingora's proxy phases. Every request ends
+//! in one [`Outcome`], counted and logged in the `logging` hook.
 
 mod body;
 mod forward;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::http::RequestHeader;
 use pingora::protocols::http::ServerSession;
@@ -26,20 +28,40 @@ use pingora::upstreams::peer::HttpPeer;
 use time::OffsetDateTime;
 
 use crate::config::{Config, Route, Unmatched};
+use crate::metrics::{self, Metrics};
 use crate::outcome::Outcome;
 use crate::scheme::{self, Claims};
-use crate::store::{self, Claim, Store};
+use crate::store::{self, Claim, Store, StoreSlot};
 pub use forward::Upstream;
 
-/// The proxy: configuration, store and upstream shared by every request.
-pub struct Hookwarden {
-    config: Arc<Config>,
-    store: Store,
-    upstream: Upstream,
-    in_flight: Arc<AtomicUsize>,
+/// What every request shares: the live config (secrets may be swapped while running),
+/// the store, the app, metrics, and the count of requests in flight.
+pub struct Shared {
+    /// The config; replaced whole when secrets are re-read.
+    pub config: Arc<ArcSwap<Config>>,
+    /// The replay store, once open.
+    pub store: Arc<StoreSlot>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Requests being handled now, for a graceful shutdown.
+    pub in_flight: Arc<AtomicUsize>,
 }
 
-/// Per-request state, for logging. Counts the request as in flight while it lives.
+/// The proxy.
+pub struct Hookwarden {
+    shared: Shared,
+    upstream: Upstream,
+}
+
+/// Why a verified delivery is not forwarded.
+enum NotClaimed {
+    /// The app already accepted it, under this event id.
+    Duplicate(String),
+    /// It cannot be claimed now (in flight elsewhere, or the store failed).
+    Refused(Outcome),
+}
+
+/// Per-request state. Counts the request as in flight while it lives.
 pub struct RequestCtx {
     route: Option<String>,
     outcome: Option<Outcome>,
@@ -55,22 +77,19 @@ impl Drop for RequestCtx {
 }
 
 impl Hookwarden {
-    /// Builds the proxy over an open store.
-    pub fn new(config: Arc<Config>, store: Store, in_flight: Arc<AtomicUsize>) -> Self {
+    /// Builds the proxy.
+    pub fn new(shared: Shared) -> Self {
+        let config = shared.config.load();
         let up = &config.upstream;
         let upstream = Upstream::new(&up.host, up.port, up.timeout);
-        Hookwarden {
-            config,
-            store,
-            upstream,
-            in_flight,
-        }
+        Hookwarden { shared, upstream }
     }
 
     /// Runs a request on a protected route to its outcome, answering the sender.
     async fn deliver(
         &self,
         session: &mut ServerSession,
+        config: &Config,
         route: &Route,
         ctx: &mut RequestCtx,
     ) -> Outcome {
@@ -78,42 +97,28 @@ impl Hookwarden {
             return refuse(session, Outcome::MethodNotAllowed).await;
         }
 
-        let server = &self.config.server;
-        let body = match body::read_whole(session, route.max_body_bytes, server.body_timeout).await
-        {
+        let limit = route.max_body_bytes;
+        let body = match body::read_whole(session, limit, config.server.body_timeout).await {
             Ok(body) => body,
             Err(outcome) => return refuse(session, outcome).await,
         };
 
-        let now = OffsetDateTime::now_utc();
-        let claims = match scheme::verify(route, &session.req_header().headers, &body, now) {
+        let claims = match self.verify(session, route, &body) {
             Ok(claims) => claims,
-            Err(e) => return refuse(session, e.outcome()).await,
+            Err(outcome) => return refuse(session, outcome).await,
         };
         ctx.event_id = Some(claims.event_id.clone());
 
-        let wait = self.config.upstream.timeout;
-        let claim = self
-            .store
-            .claim_or_wait(
-                &route.name,
-                &claims.event_id,
-                &claims.digest,
-                wait,
-                store::now_ms,
-            )
-            .await;
-        let ticket = match claim {
-            Ok(Claim::Granted(ticket)) => ticket,
-            Ok(Claim::Duplicate { event_id }) => {
+        let Some(store) = self.shared.store.get() else {
+            return refuse(session, Outcome::StoreUnavailable).await;
+        };
+        let ticket = match self.claim(store, route, &claims, config).await {
+            Ok(ticket) => ticket,
+            Err(NotClaimed::Duplicate(event_id)) => {
                 respond::duplicate(session, &event_id).await;
                 return Outcome::Duplicate;
             }
-            Ok(Claim::InFlight) => return refuse(session, Outcome::InFlight).await,
-            Err(error) => {
-                tracing::warn!(route = %route.name, %error, "replay store failed; refusing");
-                return refuse(session, Outcome::StoreUnavailable).await;
-            }
+            Err(NotClaimed::Refused(outcome)) => return refuse(session, outcome).await,
         };
 
         let request = match self.verified_request(session, route, &claims, body.len()) {
@@ -123,29 +128,110 @@ impl Hookwarden {
                 return refuse(session, Outcome::UpstreamUnavailable).await;
             }
         };
+        let sent = Instant::now();
         let answer = match self.upstream.send(request, body).await {
             Ok(answer) => answer,
             Err(e) => {
-                drop(ticket.release());
-                tracing::warn!(route = %route.name, outcome = e.outcome().label(), "app did not answer");
-                return refuse(session, e.outcome()).await;
+                let outcome = e.outcome();
+                let class = if outcome == Outcome::UpstreamTimeout {
+                    "timeout"
+                } else {
+                    "unavailable"
+                };
+                self.shared
+                    .metrics
+                    .observe_upstream(&route.name, class, sent.elapsed());
+                self.release(ticket, route);
+                tracing::warn!(route = %route.name, outcome = outcome.label(), "app did not answer");
+                return refuse(session, outcome).await;
             }
         };
+        let status = answer.status().as_u16();
+        self.shared.metrics.observe_upstream(
+            &route.name,
+            metrics::status_class(status),
+            sent.elapsed(),
+        );
 
         // Only the app's 2xx marks the event processed; anything else leaves it retryable.
         if answer.status().is_success() {
-            if let Err(error) = ticket.commit(store::now_ms()).await {
+            let started = Instant::now();
+            let committed = ticket.commit(store::now_ms()).await;
+            self.shared
+                .metrics
+                .store_commit_duration
+                .observe(started.elapsed().as_secs_f64());
+            if let Err(error) = committed {
+                self.shared.metrics.store_error("commit");
                 tracing::warn!(route = %route.name, %error, "could not record a processed event");
                 return refuse(session, Outcome::StoreUnavailable).await;
             }
-        } else if let Err(error) = ticket.release() {
-            tracing::warn!(route = %route.name, %error, "could not release a claim; its lease will lapse");
+        } else {
+            self.release(ticket, route);
         }
 
         if !self.upstream.relay(answer, session).await {
             tracing::warn!(route = %route.name, "app broke off its answer");
         }
         Outcome::Forwarded
+    }
+
+    fn verify(
+        &self,
+        session: &ServerSession,
+        route: &Route,
+        body: &[u8],
+    ) -> Result<Claims, Outcome> {
+        let started = Instant::now();
+        let now = OffsetDateTime::now_utc();
+        let verified = scheme::verify(route, &session.req_header().headers, body, now);
+        let labels = [route.name.as_str()];
+        self.shared
+            .metrics
+            .verify_duration
+            .with_label_values(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        if let Ok(claims) = &verified {
+            let skew = (now - claims.signed_at).as_seconds_f64();
+            self.shared
+                .metrics
+                .timestamp_skew
+                .with_label_values(&labels)
+                .observe(skew);
+        }
+        verified.map_err(|e| e.outcome())
+    }
+
+    /// Claims the event for delivery, waiting for a copy already with the app.
+    async fn claim(
+        &self,
+        store: &Store,
+        route: &Route,
+        claims: &Claims,
+        config: &Config,
+    ) -> Result<store::Ticket, NotClaimed> {
+        let wait = config.upstream.timeout;
+        let id = &claims.event_id;
+        match store
+            .claim_or_wait(&route.name, id, &claims.digest, wait, store::now_ms)
+            .await
+        {
+            Ok(Claim::Granted(ticket)) => Ok(ticket),
+            Ok(Claim::Duplicate { event_id }) => Err(NotClaimed::Duplicate(event_id)),
+            Ok(Claim::InFlight) => Err(NotClaimed::Refused(Outcome::InFlight)),
+            Err(error) => {
+                self.shared.metrics.store_error("claim");
+                tracing::warn!(route = %route.name, %error, "replay store failed; refusing");
+                Err(NotClaimed::Refused(Outcome::StoreUnavailable))
+            }
+        }
+    }
+
+    fn release(&self, ticket: store::Ticket, route: &Route) {
+        if let Err(error) = ticket.release() {
+            self.shared.metrics.store_error("release");
+            tracing::warn!(route = %route.name, %error, "could not release a claim; its lease will lapse");
+        }
     }
 
     fn verified_request(
@@ -159,7 +245,8 @@ impl Hookwarden {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let prefix = &self.config.server.trusted_header_prefix;
+        let config = self.shared.config.load();
+        let prefix = &config.server.trusted_header_prefix;
         headers::verified_request(
             session.req_header(),
             route,
@@ -181,13 +268,13 @@ impl ProxyHttp for Hookwarden {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
         RequestCtx {
             route: None,
             outcome: None,
             event_id: None,
             started: Instant::now(),
-            in_flight: self.in_flight.clone(),
+            in_flight: self.shared.in_flight.clone(),
         }
     }
 
@@ -196,15 +283,18 @@ impl ProxyHttp for Hookwarden {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
+        let config = self.shared.config.load_full();
         let downstream = session.as_downstream_mut();
+        let route = config.route_for(downstream.req_header().uri.path());
+        ctx.route = route.map(|r| r.name.clone());
+
         if body::framing_is_ambiguous(downstream) {
             ctx.outcome = Some(refuse(downstream, Outcome::InvalidFraming).await);
             return Ok(true);
         }
 
-        let path = downstream.req_header().uri.path();
-        let Some(route) = self.config.route_for(path) else {
-            if self.config.server.unmatched == Unmatched::Forward {
+        let Some(route) = route else {
+            if config.server.unmatched == Unmatched::Forward {
                 ctx.outcome = Some(Outcome::Passthrough);
                 return Ok(false);
             }
@@ -212,8 +302,7 @@ impl ProxyHttp for Hookwarden {
             return Ok(true);
         };
 
-        ctx.route = Some(route.name.clone());
-        ctx.outcome = Some(self.deliver(downstream, route, ctx).await);
+        ctx.outcome = Some(self.deliver(downstream, &config, route, ctx).await);
         Ok(true)
     }
 
@@ -232,7 +321,8 @@ impl ProxyHttp for Hookwarden {
         _ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         // Unverified traffic must never carry headers the app trusts.
-        headers::strip_prefixed(upstream_request, &self.config.server.trusted_header_prefix);
+        let config = self.shared.config.load();
+        headers::strip_prefixed(upstream_request, &config.server.trusted_header_prefix);
         let client = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -247,12 +337,16 @@ impl ProxyHttp for Hookwarden {
         error: Option<&pingora::Error>,
         ctx: &mut RequestCtx,
     ) {
-        let outcome = ctx.outcome.map_or("unknown", Outcome::label);
+        let Some(outcome) = ctx.outcome else { return };
+        let route = ctx.route.as_deref().unwrap_or(metrics::NO_ROUTE);
+        let elapsed = ctx.started.elapsed();
+        self.shared.metrics.observe_request(route, outcome, elapsed);
+        // Refusals are counted, and logged only at debug, so a flood cannot fill the logs.
         tracing::debug!(
-            route = ctx.route.as_deref().unwrap_or("-"),
-            outcome,
+            route,
+            outcome = outcome.label(),
             event_id = ctx.event_id.as_deref().unwrap_or("-"),
-            elapsed_ms = ctx.started.elapsed().as_millis() as u64,
+            elapsed_ms = elapsed.as_millis() as u64,
             error = error.map(|e| e.etype().as_str()),
             "request done"
         );

@@ -10,8 +10,8 @@
 
 mod record;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -83,6 +83,7 @@ struct Inner {
     retention_ms: u64,
     changed: Notify,
     next_token: AtomicU64,
+    healthy: AtomicBool,
 }
 
 /// A granted claim. Dropping it unused releases the claim, so a cancelled delivery
@@ -125,6 +126,7 @@ impl Store {
                 retention_ms: millis(config.retention),
                 changed: Notify::new(),
                 next_token: AtomicU64::new(seed as u64),
+                healthy: AtomicBool::new(true),
             }),
         })
     }
@@ -174,7 +176,8 @@ impl Store {
                 tx.insert(key.as_slice(), claim.as_slice())?;
             }
             Ok(None)
-        })?;
+        });
+        let verdict = self.note(verdict.map_err(StoreError::from))?;
 
         Ok(verdict.unwrap_or_else(|| {
             Claim::Granted(Ticket {
@@ -215,6 +218,16 @@ impl Store {
         }
     }
 
+    /// Whether the last store operation succeeded (for readiness).
+    pub fn is_healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::Relaxed)
+    }
+
+    fn note<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.inner.healthy.store(result.is_ok(), Ordering::Relaxed);
+        result
+    }
+
     /// Whether processed marks are flushed before the sender is answered.
     pub fn sync(&self) -> SyncMode {
         self.inner.sync
@@ -222,12 +235,23 @@ impl Store {
 
     /// Writes everything to disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush_async().await?;
-        Ok(())
+        let flushed = self
+            .inner
+            .db
+            .flush_async()
+            .await
+            .map(drop)
+            .map_err(StoreError::from);
+        self.note(flushed)
     }
 
     /// Removes processed records past the retention and claims past their lease.
     pub fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
+        let swept = self.sweep_once(now_ms);
+        self.note(swept)
+    }
+
+    fn sweep_once(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
         for entry in self.inner.db.iter() {
             let (key, value) = entry?;
@@ -290,7 +314,7 @@ impl Ticket {
             Ok::<_, ConflictableTransactionError<record::Damaged>>(())
         });
         store.inner.changed.notify_waiters();
-        written?;
+        store.note(written.map_err(StoreError::from))?;
 
         if store.inner.sync == SyncMode::Always {
             store.flush().await?;
@@ -334,7 +358,25 @@ fn release(store: &Store, keys: &[Vec<u8>; 2], token: u64) -> Result<(), StoreEr
         Ok::<_, ConflictableTransactionError<record::Damaged>>(())
     });
     store.inner.changed.notify_waiters();
-    Ok(result?)
+    store.note(result.map_err(StoreError::from))
+}
+
+/// The store once it is open. The proxy starts without it when the directory cannot be
+/// opened (another process holds its lock, the disk is not mounted yet), refuses
+/// deliveries with 503 meanwhile, and keeps trying; `/readyz` says so.
+#[derive(Default)]
+pub struct StoreSlot(OnceLock<Store>);
+
+impl StoreSlot {
+    /// The store, if it is open.
+    pub fn get(&self) -> Option<&Store> {
+        self.0.get()
+    }
+
+    /// Puts the opened store in place (once; later calls are ignored).
+    pub fn fill(&self, store: Store) {
+        let _ = self.0.set(store);
+    }
 }
 
 /// Milliseconds since the Unix epoch, the store's clock.
