@@ -48,6 +48,10 @@ pub struct Metrics {
     pub store_commit_duration: Histogram,
     /// Secrets re-read after their file changed, by route.
     pub secret_reloads: IntCounterVec,
+    /// Verified deliveries by route and the id of the key that verified them.
+    pub verified: IntCounterVec,
+    /// Requests a shadow-mode route forwarded although they would have been refused.
+    pub shadow_refusals: IntCounterVec,
 }
 
 /// Store operations, for the error counter.
@@ -188,6 +192,26 @@ impl Metrics {
                     &["route"],
                 ),
             ),
+            verified: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "hookwarden_verified_total",
+                        "Deliveries that verified, by route and the id of the key that verified.",
+                    ),
+                    &["route", "key"],
+                ),
+            ),
+            shadow_refusals: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "hookwarden_shadow_refusals_total",
+                        "Requests forwarded by a shadow-mode route that enforcement would refuse.",
+                    ),
+                    &["route", "outcome"],
+                ),
+            ),
             registry,
         };
 
@@ -224,6 +248,21 @@ impl Metrics {
         }
         for op in STORE_OPS {
             self.store_errors.with_label_values(&[op]);
+        }
+    }
+
+    /// Starts a route's key and shadow-mode series at zero.
+    pub fn start_route(&self, route: &str, key_ids: &[String], shadow: bool) {
+        for key in key_ids {
+            self.verified.with_label_values(&[route, key]);
+        }
+        if shadow {
+            for outcome in Outcome::ALL.iter().filter(|o| o.refusal().is_some()) {
+                self.shadow_refusals
+                    .with_label_values(&[route, outcome.label()]);
+            }
+            self.shadow_refusals
+                .with_label_values(&[route, Outcome::Duplicate.label()]);
         }
     }
 
@@ -304,11 +343,13 @@ mod tests {
 
     #[test]
     fn every_metric_has_help() {
-        let text = String::from_utf8(Metrics::new(["aj"]).render()).unwrap();
+        let metrics = Metrics::new(["aj"]);
+        metrics.start_route("aj", &["0".to_string()], true);
+        let text = String::from_utf8(metrics.render()).unwrap();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         assert_eq!(types, helps);
-        assert_eq!(types, 14, "{text}");
+        assert_eq!(types, 16, "{text}");
     }
 
     #[test]

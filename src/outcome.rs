@@ -29,6 +29,8 @@ pub enum Outcome {
     InvalidTimestamp,
     /// The event id in the body cannot be carried safely (too long or control characters).
     InvalidEventId,
+    /// The event type is not in the route's allowlist.
+    EventNotAllowed,
     /// A protected route was called with a method other than POST.
     MethodNotAllowed,
     /// The body is larger than the route allows.
@@ -52,7 +54,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, so that metrics can start each label combination at zero.
-    pub const ALL: [Outcome; 20] = [
+    pub const ALL: [Outcome; 21] = [
         Outcome::Forwarded,
         Outcome::Duplicate,
         Outcome::Passthrough,
@@ -64,6 +66,7 @@ impl Outcome {
         Outcome::TimestampInFuture,
         Outcome::InvalidTimestamp,
         Outcome::InvalidEventId,
+        Outcome::EventNotAllowed,
         Outcome::MethodNotAllowed,
         Outcome::PayloadTooLarge,
         Outcome::RequestTimeout,
@@ -88,6 +91,7 @@ impl Outcome {
             Outcome::TimestampInFuture => (401, "timestamp_in_future"),
             Outcome::InvalidTimestamp => (401, "invalid_timestamp"),
             Outcome::InvalidEventId => (400, "invalid_event_id"),
+            Outcome::EventNotAllowed => (422, "event_not_allowed"),
             Outcome::MethodNotAllowed => (405, "method_not_allowed"),
             Outcome::PayloadTooLarge => (413, "payload_too_large"),
             Outcome::RequestTimeout => (408, "request_timeout"),

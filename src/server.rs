@@ -55,6 +55,9 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     }
 
     let metrics = Arc::new(Metrics::new(config.routes.iter().map(|r| r.name.as_str())));
+    for route in &config.routes {
+        metrics.start_route(&route.name, &route.key_ids, !route.enforce);
+    }
     let store = Arc::new(StoreSlot::default());
     let in_flight = Arc::new(AtomicUsize::new(0));
     let running = Arc::new(AtomicBool::new(false));

@@ -115,10 +115,18 @@ pub struct RouteSection {
     pub path: String,
     /// Signature scheme, e.g. `aj`.
     pub scheme: String,
-    /// Largest accepted distance between the signed time and our clock, in seconds.
-    /// Default 300.
+    /// Largest accepted age of the signed time, in seconds. Default 300.
     #[serde(default = "default_tolerance")]
     pub tolerance_seconds: u64,
+    /// Largest accepted lead of the signed time over our clock, in seconds.
+    /// Default: `tolerance_seconds`.
+    pub tolerance_future_seconds: Option<u64>,
+    /// Event types to accept; others get 422 `event_not_allowed`. Default: all.
+    pub events: Option<Vec<String>>,
+    /// `false` runs the route in shadow mode: everything is forwarded, with trusted headers
+    /// saying whether it verified and why not. Default `true`.
+    #[serde(default = "default_true")]
+    pub enforce: bool,
     /// Largest accepted body, in bytes. Default 1 MiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: u64,
@@ -127,6 +135,9 @@ pub struct RouteSection {
     pub secrets: Vec<SecretSource>,
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_threads() -> usize {
     2
 }

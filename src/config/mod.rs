@@ -108,14 +108,22 @@ pub struct Route {
     pub path: String,
     /// The sender's signature scheme.
     pub scheme: SchemeKind,
-    /// Largest accepted distance between the signed time and our clock.
+    /// Largest accepted age of the signed time.
     pub tolerance: Duration,
+    /// Largest accepted lead of the signed time over our clock.
+    pub tolerance_future: Duration,
+    /// Event types accepted; `None` accepts all.
+    pub events: Option<Vec<String>>,
+    /// `false`: shadow mode, everything is forwarded with the verdict in trusted headers.
+    pub enforce: bool,
     /// Largest accepted body, in bytes.
     pub max_body_bytes: u64,
     /// The secrets; any one of them verifies.
     pub secrets: Vec<Secret>,
     /// Where the secrets come from, to re-read them when their files change.
     pub sources: Vec<SecretSource>,
+    /// Each secret's id (configured, or its position), parallel to `secrets`.
+    pub key_ids: Vec<String>,
 }
 
 impl Route {
@@ -357,11 +365,44 @@ fn check_routes(routes: &[file::RouteSection], problems: &mut Vec<String>) -> Ve
         if r.tolerance_seconds == 0 {
             problems.push(format!("{at}: tolerance_seconds must be at least 1"));
         }
+        if r.tolerance_future_seconds == Some(0) {
+            problems.push(format!("{at}: tolerance_future_seconds must be at least 1"));
+        }
+        if r.events
+            .as_ref()
+            .is_some_and(|e| e.is_empty() || e.iter().any(String::is_empty))
+        {
+            problems.push(format!(
+                "{at}: events must list at least one non-empty event type"
+            ));
+        }
         if r.max_body_bytes == 0 {
             problems.push(format!("{at}: max_body_bytes must be at least 1"));
         }
         if r.secrets.is_empty() {
             problems.push(format!("{at}: secrets is empty; give at least one"));
+        }
+        let key_ids: Vec<String> = (0..r.secrets.len())
+            .map(|k| {
+                r.secrets[k]
+                    .id()
+                    .map_or_else(|| k.to_string(), str::to_string)
+            })
+            .collect();
+        for (k, id) in key_ids.iter().enumerate() {
+            let id_ok = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !id_ok {
+                problems.push(format!(
+                    "{at}: secret id {id:?} must be 1-64 of A-Z a-z 0-9 - _ ."
+                ));
+            }
+            if key_ids[..k].contains(id) {
+                problems.push(format!("{at}: secret id {id:?} is used twice"));
+            }
         }
         let mut secrets = Vec::new();
         for source in &r.secrets {
@@ -376,9 +417,15 @@ fn check_routes(routes: &[file::RouteSection], problems: &mut Vec<String>) -> Ve
                 path: r.path.clone(),
                 scheme,
                 tolerance: Duration::from_secs(r.tolerance_seconds),
+                tolerance_future: Duration::from_secs(
+                    r.tolerance_future_seconds.unwrap_or(r.tolerance_seconds),
+                ),
+                events: r.events.clone(),
+                enforce: r.enforce,
                 max_body_bytes: r.max_body_bytes,
                 secrets,
                 sources: r.secrets.clone(),
+                key_ids,
             });
         }
     }
@@ -391,7 +438,11 @@ fn check_store(
     problems: &mut Vec<String>,
 ) -> Option<StoreConfig> {
     let s = &file.store;
-    let widest = routes.iter().map(|r| r.tolerance).max().unwrap_or_default();
+    let widest = routes
+        .iter()
+        .map(|r| r.tolerance.max(r.tolerance_future))
+        .max()
+        .unwrap_or_default();
     if Duration::from_secs(s.retention_seconds) < widest * 2 {
         problems.push(format!(
             "[store] retention_seconds = {} is below twice the largest tolerance ({} s): \

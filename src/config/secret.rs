@@ -20,19 +20,23 @@ pub enum SecretSource {
     Env {
         /// The variable's name.
         env: String,
+        /// The key's name in headers and metrics. Default: its position in the list.
+        id: Option<String>,
     },
     /// A file holding the secret; one trailing newline (`\n` or `\r\n`) is trimmed.
     File {
         /// The file's path.
         file: PathBuf,
+        /// The key's name in headers and metrics. Default: its position in the list.
+        id: Option<String>,
     },
 }
 
 impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SecretSource::Env { env } => write!(f, "environment variable {env}"),
-            SecretSource::File { file } => write!(f, "file {}", file.display()),
+            SecretSource::Env { env, .. } => write!(f, "environment variable {env}"),
+            SecretSource::File { file, .. } => write!(f, "file {}", file.display()),
         }
     }
 }
@@ -106,13 +110,20 @@ impl fmt::Display for Secret {
 }
 
 impl SecretSource {
+    /// The key's configured id, if any.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            SecretSource::Env { id, .. } | SecretSource::File { id, .. } => id.as_deref(),
+        }
+    }
+
     /// Reads the secret from its source.
     pub fn load(&self) -> Result<Secret, SecretError> {
         let bytes = match self {
-            SecretSource::Env { env } => std::env::var(env)
+            SecretSource::Env { env, .. } => std::env::var(env)
                 .map_err(|_| SecretError::MissingEnv(format!("environment variable {env}")))?
                 .into_bytes(),
-            SecretSource::File { file } => {
+            SecretSource::File { file, .. } => {
                 let mut bytes = std::fs::read(file).map_err(|e| SecretError::Unreadable {
                     path: file.display().to_string(),
                     reason: e.kind().to_string(),
@@ -173,11 +184,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
         std::fs::write(&path, format!("{LONG}\r\n")).unwrap();
-        let secret = SecretSource::File { file: path.clone() }.load().unwrap();
+        let secret = SecretSource::File {
+            file: path.clone(),
+            id: None,
+        }
+        .load()
+        .unwrap();
         assert_eq!(secret.expose(), LONG.as_bytes());
 
         std::fs::write(&path, format!("{LONG}\n\n")).unwrap();
-        let secret = SecretSource::File { file: path }.load().unwrap();
+        let secret = SecretSource::File {
+            file: path,
+            id: None,
+        }
+        .load()
+        .unwrap();
         assert_eq!(secret.expose(), format!("{LONG}\n").as_bytes());
     }
 
@@ -185,6 +206,7 @@ mod tests {
     fn missing_file_names_the_path() {
         let err = SecretSource::File {
             file: "/nonexistent/hw-secret".into(),
+            id: None,
         }
         .load()
         .unwrap_err();

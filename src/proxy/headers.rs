@@ -76,11 +76,27 @@ pub fn append_forwarded_for(headers: &mut RequestHeader, client: Option<IpAddr>)
     let _ = headers.insert_header("X-Forwarded-For", value);
 }
 
-/// The request the app receives for a verified delivery of `body_len` bytes.
-pub fn verified_request(
+/// What the trusted headers tell the app about a delivery.
+pub enum Verdict<'a> {
+    /// Verified with the key named `key_id`.
+    Verified {
+        /// The verified claims.
+        claims: &'a Claims,
+        /// The id of the secret that verified.
+        key_id: &'a str,
+    },
+    /// Not verified, forwarded only because the route runs in shadow mode.
+    Shadow {
+        /// The refusal it would have been (an outcome label).
+        reason: &'static str,
+    },
+}
+
+/// The request the app receives for a delivery of `body_len` bytes.
+pub fn trusted_request(
     original: &RequestHeader,
     route: &Route,
-    claims: &Claims,
+    verdict: &Verdict<'_>,
     body_len: usize,
     client: Option<IpAddr>,
     prefix: &str,
@@ -94,21 +110,26 @@ pub fn verified_request(
     request.insert_header(header::CONTENT_LENGTH, body_len.to_string())?;
     append_forwarded_for(&mut request, client);
 
-    let signed_at = claims
-        .signed_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let trusted = [
-        ("Verified", "true".as_bytes()),
-        ("Route", route.name.as_bytes()),
-        ("Event", claims.event.as_bytes()),
-        ("Event-Id", claims.event_id.as_bytes()),
-        ("Event-Id-Source", claims.id_source.as_str().as_bytes()),
-        ("Signed-At", signed_at.as_bytes()),
-    ];
+    let mut trusted: Vec<(&str, String)> = vec![("Route", route.name.clone())];
+    match verdict {
+        Verdict::Verified { claims, key_id } => {
+            trusted.push(("Verified", "true".into()));
+            trusted.extend(claims.event.clone().map(|e| ("Event", e)));
+            trusted.push(("Event-Id", claims.event_id.clone()));
+            trusted.push(("Event-Id-Source", claims.id_source.to_string()));
+            let rfc3339 = &time::format_description::well_known::Rfc3339;
+            let signed_at = claims.signed_at.and_then(|t| t.format(rfc3339).ok());
+            trusted.extend(signed_at.map(|t| ("Signed-At", t)));
+            trusted.push(("Key", key_id.to_string()));
+        }
+        Verdict::Shadow { reason } => {
+            trusted.push(("Verified", "false".into()));
+            trusted.push(("Reason", reason.to_string()));
+        }
+    }
     for (name, value) in trusted {
-        // Values were checked for control characters when they were found.
-        let value = HeaderValue::from_bytes(value).map_err(|_| {
+        // Claims were checked for control characters when they were found.
+        let value = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
             pingora::Error::explain(pingora::ErrorType::InternalError, "untransmittable claim")
         })?;
         request.insert_header(format!("{prefix}{name}"), value)?;

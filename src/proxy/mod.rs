@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::proxy::{ProxyHttp, Session};
@@ -33,6 +34,7 @@ use crate::outcome::Outcome;
 use crate::scheme::{self, Claims};
 use crate::store::{self, Claim, Store, StoreSlot};
 pub use forward::Upstream;
+use headers::Verdict;
 
 /// What every request shares: the live config (secrets may be swapped while running),
 /// the store, the app, metrics, and the count of requests in flight.
@@ -105,69 +107,130 @@ impl Hookwarden {
 
         let claims = match self.verify(session, route, &body) {
             Ok(claims) => claims,
-            Err(outcome) => return refuse(session, outcome).await,
+            Err(outcome) => return self.refuse_or_shadow(session, route, body, outcome).await,
         };
         ctx.event_id = Some(claims.event_id.clone());
+        if !event_allowed(route, &claims) {
+            let outcome = Outcome::EventNotAllowed;
+            return self.refuse_or_shadow(session, route, body, outcome).await;
+        }
 
         let Some(store) = self.shared.store.get() else {
-            return refuse(session, Outcome::StoreUnavailable).await;
+            let outcome = Outcome::StoreUnavailable;
+            return self.refuse_or_shadow(session, route, body, outcome).await;
         };
         let ticket = match self.claim(store, route, &claims, config).await {
             Ok(ticket) => ticket,
+            Err(NotClaimed::Duplicate(_)) if !route.enforce => {
+                return self
+                    .refuse_or_shadow(session, route, body, Outcome::Duplicate)
+                    .await;
+            }
             Err(NotClaimed::Duplicate(event_id)) => {
                 respond::duplicate(session, &event_id).await;
                 return Outcome::Duplicate;
             }
-            Err(NotClaimed::Refused(outcome)) => return refuse(session, outcome).await,
+            Err(NotClaimed::Refused(outcome)) => {
+                return self.refuse_or_shadow(session, route, body, outcome).await;
+            }
         };
 
-        let request = match self.verified_request(session, route, &claims, body.len()) {
+        let key_id = route
+            .key_ids
+            .get(claims.key_index)
+            .map_or("?", String::as_str);
+        let metrics = &self.shared.metrics;
+        metrics
+            .verified
+            .with_label_values(&[&route.name, key_id])
+            .inc();
+        let verdict = Verdict::Verified {
+            claims: &claims,
+            key_id,
+        };
+        self.forward(session, route, &verdict, body, Some(ticket))
+            .await
+    }
+
+    /// Refuses with `outcome`, or in shadow mode forwards anyway, saying why in the
+    /// trusted headers and counting what would have been refused.
+    async fn refuse_or_shadow(
+        &self,
+        session: &mut ServerSession,
+        route: &Route,
+        body: Bytes,
+        outcome: Outcome,
+    ) -> Outcome {
+        if route.enforce {
+            return refuse(session, outcome).await;
+        }
+        let labels = [route.name.as_str(), outcome.label()];
+        self.shared
+            .metrics
+            .shadow_refusals
+            .with_label_values(&labels)
+            .inc();
+        let verdict = Verdict::Shadow {
+            reason: outcome.label(),
+        };
+        self.forward(session, route, &verdict, body, None).await
+    }
+
+    /// Forwards to the app and relays its answer. With a ticket, the app's 2xx commits
+    /// the claim and anything else releases it.
+    async fn forward(
+        &self,
+        session: &mut ServerSession,
+        route: &Route,
+        verdict: &Verdict<'_>,
+        body: Bytes,
+        ticket: Option<store::Ticket>,
+    ) -> Outcome {
+        let request = match self.trusted_request(session, route, verdict, body.len()) {
             Ok(request) => request,
             Err(error) => {
                 tracing::warn!(route = %route.name, %error, "could not build the app's request");
                 return refuse(session, Outcome::UpstreamUnavailable).await;
             }
         };
+
+        let metrics = &self.shared.metrics;
         let sent = Instant::now();
         let answer = match self.upstream.send(request, body).await {
             Ok(answer) => answer,
             Err(e) => {
                 let outcome = e.outcome();
-                let class = if outcome == Outcome::UpstreamTimeout {
-                    "timeout"
-                } else {
-                    "unavailable"
+                let class = match outcome {
+                    Outcome::UpstreamTimeout => "timeout",
+                    _ => "unavailable",
                 };
-                self.shared
-                    .metrics
-                    .observe_upstream(&route.name, class, sent.elapsed());
-                self.release(ticket, route);
+                metrics.observe_upstream(&route.name, class, sent.elapsed());
+                if let Some(ticket) = ticket {
+                    self.release(ticket, route);
+                }
                 tracing::warn!(route = %route.name, outcome = outcome.label(), "app did not answer");
                 return refuse(session, outcome).await;
             }
         };
-        let status = answer.status().as_u16();
-        self.shared.metrics.observe_upstream(
-            &route.name,
-            metrics::status_class(status),
-            sent.elapsed(),
-        );
+        let class = metrics::status_class(answer.status().as_u16());
+        metrics.observe_upstream(&route.name, class, sent.elapsed());
 
         // Only the app's 2xx marks the event processed; anything else leaves it retryable.
-        if answer.status().is_success() {
-            let started = Instant::now();
-            let committed = ticket.commit(store::now_ms()).await;
-            self.shared
-                .metrics
-                .store_commit_duration
-                .observe(started.elapsed().as_secs_f64());
-            if let Err(error) = committed {
-                self.shared.metrics.store_error("commit");
-                tracing::warn!(route = %route.name, %error, "could not record a processed event");
-                return refuse(session, Outcome::StoreUnavailable).await;
+        match ticket {
+            Some(ticket) if answer.status().is_success() => {
+                let started = Instant::now();
+                let committed = ticket.commit(store::now_ms()).await;
+                metrics
+                    .store_commit_duration
+                    .observe(started.elapsed().as_secs_f64());
+                if let Err(error) = committed {
+                    metrics.store_error("commit");
+                    tracing::warn!(route = %route.name, %error, "could not record a processed event");
+                    return refuse(session, Outcome::StoreUnavailable).await;
+                }
             }
-        } else {
-            self.release(ticket, route);
+            Some(ticket) => self.release(ticket, route),
+            None => {}
         }
 
         if !self.upstream.relay(answer, session).await {
@@ -185,16 +248,17 @@ impl Hookwarden {
         let started = Instant::now();
         let now = OffsetDateTime::now_utc();
         let verified = scheme::verify(route, &session.req_header().headers, body, now);
+
+        let metrics = &self.shared.metrics;
         let labels = [route.name.as_str()];
-        self.shared
-            .metrics
+        let took = started.elapsed().as_secs_f64();
+        metrics
             .verify_duration
             .with_label_values(&labels)
-            .observe(started.elapsed().as_secs_f64());
-        if let Ok(claims) = &verified {
-            let skew = (now - claims.signed_at).as_seconds_f64();
-            self.shared
-                .metrics
+            .observe(took);
+        if let Some(signed_at) = verified.as_ref().ok().and_then(|c| c.signed_at) {
+            let skew = (now - signed_at).as_seconds_f64();
+            metrics
                 .timestamp_skew
                 .with_label_values(&labels)
                 .observe(skew);
@@ -234,11 +298,11 @@ impl Hookwarden {
         }
     }
 
-    fn verified_request(
+    fn trusted_request(
         &self,
         session: &ServerSession,
         route: &Route,
-        claims: &Claims,
+        verdict: &Verdict<'_>,
         body_len: usize,
     ) -> pingora::Result<RequestHeader> {
         let client = session
@@ -247,14 +311,22 @@ impl Hookwarden {
             .map(|a| a.ip());
         let config = self.shared.config.load();
         let prefix = &config.server.trusted_header_prefix;
-        headers::verified_request(
+        headers::trusted_request(
             session.req_header(),
             route,
-            claims,
+            verdict,
             body_len,
             client,
             prefix,
         )
+    }
+}
+
+fn event_allowed(route: &Route, claims: &Claims) -> bool {
+    match (&route.events, &claims.event) {
+        (None, _) => true,
+        (Some(allowed), Some(event)) => allowed.iter().any(|a| a == event),
+        (Some(_), None) => false,
     }
 }
 

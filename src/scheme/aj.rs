@@ -4,14 +4,12 @@
 //! timestamp within the route's tolerance, the event type in `X-AJ-Event`, and an
 //! optional delivery id in `X-AJ-Id`.
 
-use std::time::Duration;
-
 use http::HeaderMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::digest::{digests_equal, hmac_sha256};
-use super::{check_window, event_id, Claims, VerifyError};
+use super::{event_id, Claims, VerifyError, Window};
 use crate::config::Secret;
 
 /// Signature header.
@@ -33,7 +31,7 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     secrets: &[Secret],
-    tolerance: Duration,
+    window: Window,
     now: OffsetDateTime,
 ) -> Result<Claims, VerifyError> {
     if !headers.contains_key(SIGNATURE) {
@@ -48,7 +46,7 @@ pub fn verify(
         .ok_or(VerifyError::MissingEvent)?;
 
     let signed_at = parse_timestamp(timestamp)?;
-    check_window(signed_at, now, tolerance)?;
+    window.check(signed_at, now)?;
 
     let candidates = candidate_digests(headers);
     let (key_index, digest) = secrets
@@ -66,11 +64,11 @@ pub fn verify(
     let delivery_id = headers.get(DELIVERY_ID).and_then(|v| v.to_str().ok());
     let (event_id, id_source) = event_id::find(body, delivery_id, &digest)?;
     Ok(Claims {
-        event: event.to_string(),
+        event: Some(event.to_string()),
         event_id,
         id_source,
-        signed_at,
-        digest,
+        signed_at: Some(signed_at),
+        digest: digest.to_vec(),
         key_index,
     })
 }

@@ -8,6 +8,8 @@ pub mod aj;
 mod digest;
 mod event_id;
 
+use std::time::Duration;
+
 use http::HeaderMap;
 use time::OffsetDateTime;
 
@@ -23,16 +25,16 @@ pub const MAX_EVENT_ID_BYTES: usize = 256;
 /// What a verified request proves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
-    /// The event type, e.g. `status_change`.
-    pub event: String,
+    /// The event type, e.g. `status_change`, when the scheme carries one.
+    pub event: Option<String>,
     /// The event id used for de-duplication.
     pub event_id: String,
     /// Where the event id came from.
     pub id_source: IdSource,
-    /// The signed time.
-    pub signed_at: OffsetDateTime,
+    /// The signed time, when the scheme signs one.
+    pub signed_at: Option<OffsetDateTime>,
     /// The digest that matched: identical only for an exact replay of the same signed bytes.
-    pub digest: [u8; 32],
+    pub digest: Vec<u8>,
     /// Position of the secret that verified, in the route's list.
     pub key_index: usize,
 }
@@ -83,6 +85,37 @@ impl VerifyError {
     }
 }
 
+/// How far a signed time may be from our clock, each way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Largest accepted age.
+    pub past: Duration,
+    /// Largest accepted lead over our clock.
+    pub future: Duration,
+}
+
+impl Window {
+    /// The same tolerance both ways.
+    pub fn symmetric(tolerance: Duration) -> Self {
+        Window {
+            past: tolerance,
+            future: tolerance,
+        }
+    }
+
+    /// Checks a signed time against `now`.
+    pub fn check(&self, signed_at: OffsetDateTime, now: OffsetDateTime) -> Result<(), VerifyError> {
+        let age = now - signed_at;
+        if age > self.past {
+            return Err(VerifyError::TimestampTooOld);
+        }
+        if -age > self.future {
+            return Err(VerifyError::TimestampInFuture);
+        }
+        Ok(())
+    }
+}
+
 /// Verifies a request for `route` at time `now`.
 pub fn verify(
     route: &Route,
@@ -90,23 +123,11 @@ pub fn verify(
     body: &[u8],
     now: OffsetDateTime,
 ) -> Result<Claims, VerifyError> {
+    let window = Window {
+        past: route.tolerance,
+        future: route.tolerance_future,
+    };
     match route.scheme {
-        SchemeKind::Aj => aj::verify(headers, body, &route.secrets, route.tolerance, now),
+        SchemeKind::Aj => aj::verify(headers, body, &route.secrets, window, now),
     }
-}
-
-/// Checks a signed time against `now`: at most `tolerance` old, at most `tolerance` ahead.
-pub fn check_window(
-    signed_at: OffsetDateTime,
-    now: OffsetDateTime,
-    tolerance: std::time::Duration,
-) -> Result<(), VerifyError> {
-    let age = now - signed_at;
-    if age > tolerance {
-        return Err(VerifyError::TimestampTooOld);
-    }
-    if -age > tolerance {
-        return Err(VerifyError::TimestampInFuture);
-    }
-    Ok(())
 }
