@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hookwarden::cli::{self, Cli, Exit, LogFormat};
+use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -27,19 +29,26 @@ fn main() -> ExitCode {
 }
 
 /// `tracing` to stderr, level from `RUST_LOG` (default `info`); pingora's `log` records
-/// are captured into the same stream.
+/// are captured into the same stream. pingora's own records are capped at info whatever
+/// `RUST_LOG` says: at debug and trace it prints raw request headers, signatures included.
 fn init_logging(format: Option<LogFormat>) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let wanted = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let quiet_pingora = filter_fn(|meta| {
+        !meta.target().starts_with("pingora") || *meta.level() <= tracing::Level::INFO
+    });
     let json = match format {
         Some(format) => format == LogFormat::Json,
         None => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
+    let layer = if json {
+        layer.json().boxed()
     } else {
-        builder.init();
-    }
+        layer.boxed()
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(wanted.and(quiet_pingora)))
+        .init();
 }

@@ -106,27 +106,41 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) {
         .expect("the OS lets us start a thread at startup");
 }
 
-/// Opens the store, retrying until it opens, then sweeps it forever.
+/// Opens the store, then sweeps it forever. The first attempt happens before the
+/// listeners start, so a healthy start serves at once; if it fails, the proxy comes up
+/// not ready and this keeps trying.
 fn open_store(config: Arc<ArcSwap<Config>>, slot: Arc<StoreSlot>, metrics: Arc<Metrics>) {
+    let settings = config.load().store.clone();
+    let path = settings.path.display().to_string();
+    match Store::open(&settings) {
+        Ok(store) => slot.fill(store),
+        Err(error) => {
+            metrics.store_error("open");
+            tracing::warn!(%error, path, "cannot open the replay store; retrying");
+        }
+    }
+
     spawn("store", move || {
-        let settings = config.load().store.clone();
-        let mut attempts = 0u64;
+        let mut failures = 0u64;
         let store = loop {
+            if let Some(store) = slot.get() {
+                break store.clone();
+            }
+            std::thread::sleep(STORE_RETRY);
             match Store::open(&settings) {
-                Ok(store) => break store,
+                Ok(store) => {
+                    slot.fill(store);
+                    tracing::info!(path, "replay store open");
+                }
                 Err(error) => {
                     metrics.store_error("open");
-                    if attempts % 30 == 0 {
-                        let path = settings.path.display().to_string();
-                        tracing::warn!(%error, path, "cannot open the replay store; retrying");
+                    failures += 1;
+                    if failures % 30 == 0 {
+                        tracing::warn!(%error, path, failures, "still cannot open the replay store");
                     }
-                    attempts += 1;
-                    std::thread::sleep(STORE_RETRY);
                 }
             }
         };
-        slot.fill(store.clone());
-        tracing::info!(path = %settings.path.display(), "replay store open");
 
         loop {
             measure_store(&store, &metrics, store.sweep(store::now_ms()));
