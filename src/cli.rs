@@ -1,6 +1,12 @@
-//! The command line: `run`, `check` and `sign`.
+//! The command line: `run`, `check`, `sign` and `verify`.
 //!
 //! Each command returns an [`Exit`] code; `main` only parses, starts logging and exits.
+//! What each scheme's sender puts on a request is in [`sign`]; reading a saved request
+//! and explaining a refusal is in [`verify`].
+
+mod request_file;
+pub mod sign;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,8 +15,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
-use crate::config::{Config, ConfigError, SchemeKind};
-use crate::scheme::aj;
+use crate::config::{Config, ConfigError};
 
 /// Default config file, relative to the working directory.
 pub const DEFAULT_CONFIG: &str = "config/hookwarden.toml";
@@ -66,6 +71,9 @@ pub enum Command {
     },
     /// Print the signed headers for a body, or send it signed.
     Sign(SignArgs),
+    /// Check a saved request against a route's scheme; say which check fails and why.
+    /// Exits 0 when it verifies, 1 when it is refused.
+    Verify(verify::VerifyArgs),
 }
 
 /// Arguments of `sign`.
@@ -80,15 +88,21 @@ pub struct SignArgs {
     /// File holding the exact body.
     #[arg(long)]
     pub body: PathBuf,
-    /// Event type; default: the body's top-level "event".
+    /// Event type header value (aj: default the body's top-level "event"; required for
+    /// github, shopify, and custom schemes with an event header).
     #[arg(long)]
     pub event: Option<String>,
-    /// Signing time as sent (RFC 3339); default: now.
+    /// Signing time as sent, in the scheme's format (RFC 3339 for aj, Unix seconds for
+    /// stripe, slack and standard-webhooks); default: now.
     #[arg(long)]
     pub timestamp: Option<String>,
-    /// Delivery id header value.
+    /// Delivery id header value (aj, github, shopify, custom; standard-webhooks'
+    /// webhook-id, default msg_<timestamp>_<nanoseconds>).
     #[arg(long)]
     pub id: Option<String>,
+    /// Id of the route's secret to sign with; default: the first.
+    #[arg(long)]
+    pub key: Option<String>,
     /// Send the request to this URL and print the answer.
     #[arg(long)]
     pub send: Option<String>,
@@ -99,10 +113,12 @@ pub fn execute(command: Command) -> Exit {
     match command {
         Command::Run { config } => run(&config),
         Command::Check { config } => check(&config),
-        Command::Sign(args) => sign(&args),
+        Command::Sign(args) => sign_body(&args),
+        Command::Verify(args) => verify::verify(&args),
     }
 }
 
+/// Loads the config, printing why it cannot be used.
 fn load(path: &std::path::Path) -> Result<Config, Exit> {
     Config::load(path).map_err(|e| {
         eprintln!("hookwarden: {e}");
@@ -145,7 +161,7 @@ fn check(path: &std::path::Path) -> Exit {
     }
 }
 
-fn sign(args: &SignArgs) -> Exit {
+fn sign_body(args: &SignArgs) -> Exit {
     let config = match load(&args.config) {
         Ok(config) => config,
         Err(exit) => return exit,
@@ -166,10 +182,30 @@ fn sign(args: &SignArgs) -> Exit {
         }
     };
 
-    let headers = match route.scheme {
-        SchemeKind::Aj => aj_headers(args, route, &body),
+    let key = match &args.key {
+        None => route.secrets.first(),
+        Some(id) => route
+            .key_ids
+            .iter()
+            .position(|k| k == id)
+            .and_then(|i| route.secrets.get(i)),
     };
-    let headers = match headers {
+    let Some(key) = key else {
+        eprintln!(
+            "hookwarden: route {:?} has no secret with that id",
+            route.name
+        );
+        return Exit::Usage;
+    };
+    let input = sign::SignInput {
+        body: &body,
+        key: key.expose(),
+        timestamp: args.timestamp.as_deref(),
+        id: args.id.as_deref(),
+        event: args.event.as_deref(),
+        now: OffsetDateTime::now_utc(),
+    };
+    let headers = match sign::headers(route, &input) {
         Ok(headers) => headers,
         Err(message) => {
             eprintln!("hookwarden: {message}");
@@ -188,45 +224,16 @@ fn sign(args: &SignArgs) -> Exit {
     }
 }
 
-fn aj_headers(
-    args: &SignArgs,
-    route: &crate::config::Route,
-    body: &[u8],
-) -> Result<Vec<(String, String)>, String> {
-    let timestamp = match &args.timestamp {
-        Some(ts) => ts.clone(),
-        None => now_rfc3339(),
-    };
-    let event = match &args.event {
-        Some(event) => event.clone(),
-        None => serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v.get("event")?.as_str().map(str::to_string))
-            .ok_or("the body has no top-level \"event\"; pass --event")?,
-    };
-    let secret = route.secrets.first().ok_or("the route has no secret")?;
-    let digest = aj::sign(secret.expose(), &timestamp, body);
-
-    let mut headers = vec![
-        ("Content-Type".to_string(), "application/json".to_string()),
-        ("X-AJ-Event".to_string(), event),
-        ("X-AJ-Timestamp".to_string(), timestamp),
-        (
-            "X-AJ-Signature".to_string(),
-            format!("sha256={}", hex::encode(digest)),
-        ),
-    ];
-    if let Some(id) = &args.id {
-        headers.push(("X-AJ-Id".to_string(), id.clone()));
-    }
-    Ok(headers)
-}
-
 /// Now, as senders write it: UTC, whole seconds, `Z`.
 pub fn now_rfc3339() -> String {
+    rfc3339_seconds(OffsetDateTime::now_utc())
+}
+
+/// `at` as senders write it: UTC, whole seconds, `Z`.
+pub fn rfc3339_seconds(at: OffsetDateTime) -> String {
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    OffsetDateTime::now_utc()
+    at.to_offset(time::UtcOffset::UTC)
         .format(&format)
         .unwrap_or_default()
 }

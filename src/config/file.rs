@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::custom::{Algorithm, Encoding, TimestampFormat};
 use super::secret::SecretSource;
 
 /// The whole file.
@@ -113,7 +114,8 @@ pub struct RouteSection {
     pub name: String,
     /// Exact request path.
     pub path: String,
-    /// Signature scheme, e.g. `aj`.
+    /// Signature scheme: `aj`, `standard-webhooks`, `stripe`, `github`, `slack`, `shopify`
+    /// or `custom`.
     pub scheme: String,
     /// Largest accepted age of the signed time, in seconds. Default 300.
     #[serde(default = "default_tolerance")]
@@ -133,6 +135,54 @@ pub struct RouteSection {
     /// Where the shared secret comes from.
     #[serde(default)]
     pub secrets: Vec<SecretSource>,
+    /// The signature description; read only with `scheme = "custom"`, and required there.
+    pub custom: Option<CustomSection>,
+}
+
+/// `[routes.custom]`: a sender's signature scheme, described (see [`super::CustomScheme`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomSection {
+    /// The header holding the signature(s), e.g. `X-Acme-Signature`.
+    pub signature_header: String,
+    /// Text before each digest, e.g. `sha256=`. Default: none.
+    pub signature_prefix: Option<String>,
+    /// How digests are written: `hex` or `base64`.
+    pub encoding: Encoding,
+    /// What separates several signatures in one header value. Default: one per value.
+    pub separator: Option<String>,
+    /// The signed bytes: `{timestamp}`, `{id}` and `{body}` between literal text, e.g.
+    /// `{timestamp}.{body}`.
+    pub signed_content: String,
+    /// The timestamp header. Default: none (replays then rest on de-duplication alone).
+    pub timestamp_header: Option<String>,
+    /// How the timestamp is written: `unix`, `unix_ms` or `rfc3339`. Required with a
+    /// timestamp header.
+    pub timestamp_format: Option<TimestampFormat>,
+    /// Where the event id is, in order: `header:<Name>` or `body:<top-level field>`.
+    /// Default: none (the digest is the id).
+    #[serde(default)]
+    pub id_sources: Vec<String>,
+    /// `sha256` (the default) or `sha512`.
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// The event type header; when set, requests without it are refused. Default: none.
+    pub event_header: Option<String>,
+    /// How secrets are read: `raw` (as written, the default) or `whsec` (a secret written
+    /// `whsec_<base64>` is decoded, as Standard Webhooks senders mean it).
+    #[serde(default)]
+    pub secret_format: SecretFormat,
+}
+
+/// How a custom route's secrets are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretFormat {
+    /// As written.
+    #[default]
+    Raw,
+    /// `whsec_<base64>` decoded.
+    Whsec,
 }
 
 fn default_true() -> bool {

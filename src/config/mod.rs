@@ -4,6 +4,7 @@
 //! secret and reports all problems at once, so `hookwarden check` can list them in one
 //! go. Nothing here opens a socket or the store.
 
+mod custom;
 mod file;
 mod secret;
 
@@ -14,29 +15,70 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use file::{FileConfig, SyncMode, Unmatched};
-pub use secret::{Secret, SecretError, SecretSource, MIN_SECRET_BYTES};
+pub use custom::{
+    parse_template, Algorithm, CustomScheme, Encoding, IdSpec, TemplatePart, TimestampFormat,
+    TimestampSpec,
+};
+pub use file::{CustomSection, FileConfig, SecretFormat, SyncMode, Unmatched};
+pub use secret::{
+    KeyForm, Secret, SecretError, SecretSource, MIN_SECRET_BYTES, MIN_WHSEC_KEY_BYTES, WHSEC_PREFIX,
+};
 
 /// The signature schemes hookwarden knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemeKind {
     /// The internal event bus (`X-AJ-*` headers).
     Aj,
+    /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    StandardWebhooks,
+    /// Stripe (`Stripe-Signature: t=…,v1=…`).
+    Stripe,
+    /// GitHub (`X-Hub-Signature-256`).
+    Github,
+    /// Slack (`X-Slack-Signature`, `X-Slack-Request-Timestamp`).
+    Slack,
+    /// Shopify (`X-Shopify-Hmac-Sha256`).
+    Shopify,
+    /// Described in the route's `[routes.custom]` table.
+    Custom,
 }
 
 impl SchemeKind {
+    /// Every scheme, in the order the docs list them.
+    pub const ALL: [SchemeKind; 7] = [
+        SchemeKind::Aj,
+        SchemeKind::StandardWebhooks,
+        SchemeKind::Stripe,
+        SchemeKind::Github,
+        SchemeKind::Slack,
+        SchemeKind::Shopify,
+        SchemeKind::Custom,
+    ];
+
     /// Parses a scheme name from the config.
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "aj" => Some(SchemeKind::Aj),
-            _ => None,
-        }
+        SchemeKind::ALL.into_iter().find(|s| s.name() == name)
     }
 
     /// The scheme's name as written in the config.
     pub fn name(self) -> &'static str {
         match self {
             SchemeKind::Aj => "aj",
+            SchemeKind::StandardWebhooks => "standard-webhooks",
+            SchemeKind::Stripe => "stripe",
+            SchemeKind::Github => "github",
+            SchemeKind::Slack => "slack",
+            SchemeKind::Shopify => "shopify",
+            SchemeKind::Custom => "custom",
+        }
+    }
+
+    /// How the route's secrets become key bytes: only Standard Webhooks decodes `whsec_`
+    /// (Stripe's secrets look alike but are used as written).
+    pub fn key_form(self) -> KeyForm {
+        match self {
+            SchemeKind::StandardWebhooks => KeyForm::Whsec,
+            _ => KeyForm::Raw,
         }
     }
 }
@@ -108,6 +150,8 @@ pub struct Route {
     pub path: String,
     /// The sender's signature scheme.
     pub scheme: SchemeKind,
+    /// The signature description, exactly when `scheme` is [`SchemeKind::Custom`].
+    pub custom: Option<CustomScheme>,
     /// Largest accepted age of the signed time.
     pub tolerance: Duration,
     /// Largest accepted lead of the signed time over our clock.
@@ -127,13 +171,20 @@ pub struct Route {
 }
 
 impl Route {
+    /// How the route's secrets become key bytes: as its scheme, or its custom table, says.
+    pub fn key_form(&self) -> KeyForm {
+        self.custom
+            .as_ref()
+            .map_or_else(|| self.scheme.key_form(), |spec| spec.key_form)
+    }
+
     /// Re-reads the route's secrets. `Ok(None)` when nothing changed; an error leaves the
     /// running secrets in place (a half-written file must not lock senders out).
     pub fn reread_secrets(&self) -> Result<Option<Vec<Secret>>, SecretError> {
         let fresh = self
             .sources
             .iter()
-            .map(SecretSource::load)
+            .map(|source| source.load_as(self.key_form()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((fresh != self.secrets).then_some(fresh))
     }
@@ -360,8 +411,14 @@ fn check_routes(routes: &[file::RouteSection], problems: &mut Vec<String>) -> Ve
         }
         let scheme = SchemeKind::from_name(&r.scheme);
         if scheme.is_none() {
-            problems.push(format!("{at}: unknown scheme {:?} (known: aj)", r.scheme));
+            let known: Vec<&str> = SchemeKind::ALL.iter().map(|s| s.name()).collect();
+            problems.push(format!(
+                "{at}: unknown scheme {:?} (known: {})",
+                r.scheme,
+                known.join(", ")
+            ));
         }
+        let custom = check_custom(r, scheme, &at, problems);
         if r.tolerance_seconds == 0 {
             problems.push(format!("{at}: tolerance_seconds must be at least 1"));
         }
@@ -405,8 +462,12 @@ fn check_routes(routes: &[file::RouteSection], problems: &mut Vec<String>) -> Ve
             }
         }
         let mut secrets = Vec::new();
+        let form = match (&custom, scheme) {
+            (Some(spec), _) => spec.key_form,
+            (None, scheme) => scheme.map_or(KeyForm::Raw, SchemeKind::key_form),
+        };
         for source in &r.secrets {
-            match source.load() {
+            match source.load_as(form) {
                 Ok(secret) => secrets.push(secret),
                 Err(e) => problems.push(format!("{at}: {e}")),
             }
@@ -416,6 +477,7 @@ fn check_routes(routes: &[file::RouteSection], problems: &mut Vec<String>) -> Ve
                 name: r.name.clone(),
                 path: r.path.clone(),
                 scheme,
+                custom,
                 tolerance: Duration::from_secs(r.tolerance_seconds),
                 tolerance_future: Duration::from_secs(
                     r.tolerance_future_seconds.unwrap_or(r.tolerance_seconds),
@@ -430,6 +492,39 @@ fn check_routes(routes: &[file::RouteSection], problems: &mut Vec<String>) -> Ve
         }
     }
     checked
+}
+
+/// The `[routes.custom]` table: required with `scheme = "custom"`, refused elsewhere (it
+/// would be silently ignored).
+fn check_custom(
+    r: &file::RouteSection,
+    scheme: Option<SchemeKind>,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<CustomScheme> {
+    match (scheme, &r.custom) {
+        (Some(SchemeKind::Custom), Some(section)) => match custom::check(section) {
+            Ok(spec) => Some(spec),
+            Err(found) => {
+                problems.extend(found.into_iter().map(|p| format!("{at}: {p}")));
+                None
+            }
+        },
+        (Some(SchemeKind::Custom), None) => {
+            problems.push(format!(
+                "{at}: scheme \"custom\" needs a [routes.custom] table describing the signature"
+            ));
+            None
+        }
+        (Some(other), Some(_)) => {
+            problems.push(format!(
+                "{at}: [routes.custom] is only read with scheme = \"custom\", not {:?}",
+                other.name()
+            ));
+            None
+        }
+        _ => None,
+    }
 }
 
 fn check_store(

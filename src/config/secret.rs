@@ -6,11 +6,33 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
 use serde::Deserialize;
 use thiserror::Error;
 
 /// The shortest secret we accept, in bytes (the AJ scheme's minimum).
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The shortest key a `whsec_` secret may decode to, in bytes (the Standard Webhooks
+/// minimum: their secrets are 24 to 64 random bytes).
+pub const MIN_WHSEC_KEY_BYTES: usize = 24;
+
+/// The prefix of Standard Webhooks secrets, whose rest is the base64 of the key.
+pub const WHSEC_PREFIX: &str = "whsec_";
+
+/// How a secret's text becomes HMAC key bytes; set by the route's scheme.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyForm {
+    /// The bytes as given, at least [`MIN_SECRET_BYTES`] (Stripe, for one, uses its
+    /// `whsec_` string itself as the key).
+    #[default]
+    Raw,
+    /// `whsec_<base64>` is decoded to at least [`MIN_WHSEC_KEY_BYTES`]; any other text is
+    /// taken as raw bytes, with the raw minimum.
+    Whsec,
+}
 
 /// Where a route's secret is read from, as written in the config file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -68,6 +90,19 @@ pub enum SecretError {
         /// The minimum.
         min: usize,
     },
+    /// A `whsec_` secret whose rest is not base64.
+    #[error("the secret from {0} starts with whsec_ but the rest is not base64")]
+    NotBase64(String),
+    /// A `whsec_` secret that decodes to fewer than [`MIN_WHSEC_KEY_BYTES`].
+    #[error("the whsec_ secret from {origin} decodes to {len} bytes; at least {min} are required")]
+    DecodedTooShort {
+        /// Where it came from.
+        origin: String,
+        /// The decoded key's length in bytes.
+        len: usize,
+        /// The minimum.
+        min: usize,
+    },
 }
 
 /// Key bytes for HMAC, masked in every printed form.
@@ -91,11 +126,40 @@ impl Secret {
         Ok(Secret(bytes))
     }
 
+    /// Turns a secret's text into key bytes as `form` says. `source` names where it came
+    /// from, for the error message.
+    pub fn from_text(bytes: Vec<u8>, source: &str, form: KeyForm) -> Result<Self, SecretError> {
+        let encoded = match form {
+            KeyForm::Whsec => bytes.strip_prefix(WHSEC_PREFIX.as_bytes()),
+            KeyForm::Raw => None,
+        };
+        let Some(encoded) = encoded else {
+            return Secret::new(bytes, source);
+        };
+        let key = WHSEC_BASE64
+            .decode(encoded)
+            .map_err(|_| SecretError::NotBase64(source.to_string()))?;
+        if key.len() < MIN_WHSEC_KEY_BYTES {
+            return Err(SecretError::DecodedTooShort {
+                origin: source.to_string(),
+                len: key.len(),
+                min: MIN_WHSEC_KEY_BYTES,
+            });
+        }
+        Ok(Secret(key))
+    }
+
     /// The key bytes, for computing a digest.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
 }
+
+/// Standard base64; padding is optional, since senders' consoles show secrets both ways.
+const WHSEC_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -117,8 +181,13 @@ impl SecretSource {
         }
     }
 
-    /// Reads the secret from its source.
+    /// Reads the secret from its source, as raw key bytes.
     pub fn load(&self) -> Result<Secret, SecretError> {
+        self.load_as(KeyForm::Raw)
+    }
+
+    /// Reads the secret from its source and turns it into key bytes as `form` says.
+    pub fn load_as(&self, form: KeyForm) -> Result<Secret, SecretError> {
         let bytes = match self {
             SecretSource::Env { env, .. } => std::env::var(env)
                 .map_err(|_| SecretError::MissingEnv(format!("environment variable {env}")))?
@@ -132,7 +201,7 @@ impl SecretSource {
                 bytes
             }
         };
-        Secret::new(bytes, &self.to_string())
+        Secret::from_text(bytes, &self.to_string(), form)
     }
 }
 
@@ -200,6 +269,41 @@ mod tests {
         .load()
         .unwrap();
         assert_eq!(secret.expose(), format!("{LONG}\n").as_bytes());
+    }
+
+    #[test]
+    fn whsec_secrets_are_decoded_only_where_the_scheme_says() {
+        // The Standard Webhooks reference secret: 32 base64 characters, 24 key bytes.
+        let text = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_vec();
+        let key = Secret::from_text(text.clone(), "t", KeyForm::Whsec).unwrap();
+        assert_eq!(key.expose().len(), 24);
+        assert_eq!(&key.expose()[..3], &[0x31, 0xf2, 0x90]);
+        // Raw form (Stripe): 38 bytes of text, used as is.
+        let raw = Secret::from_text(text, "t", KeyForm::Raw).unwrap();
+        assert_eq!(raw.expose(), b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        // Without the prefix, a whsec route takes the text as raw bytes.
+        let plain = Secret::from_text(LONG.as_bytes().to_vec(), "t", KeyForm::Whsec).unwrap();
+        assert_eq!(plain.expose(), LONG.as_bytes());
+        // Padded and unpadded base64 both decode (25 key bytes).
+        for text in [
+            "whsec_MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ubw==",
+            "whsec_MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ubw",
+        ] {
+            let key = Secret::from_text(text.as_bytes().to_vec(), "t", KeyForm::Whsec).unwrap();
+            assert_eq!(key.expose(), b"0123456789abcdefghijklmno");
+        }
+    }
+
+    #[test]
+    fn bad_whsec_secrets_say_why_without_echoing() {
+        let err = Secret::from_text(b"whsec_not*base64!".to_vec(), "file s", KeyForm::Whsec);
+        assert_eq!(err.unwrap_err(), SecretError::NotBase64("file s".into()));
+        let short = b"whsec_MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=".to_vec();
+        let err = Secret::from_text(short, "file s", KeyForm::Whsec).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the whsec_ secret from file s decodes to 20 bytes; at least 24 are required"
+        );
     }
 
     #[test]

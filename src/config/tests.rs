@@ -104,3 +104,105 @@ fn parse_errors_do_not_repeat_the_offending_text() {
     assert!(e.contains("unknown field"), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+/// A config with one route whose body is `route` (name, path and scheme included).
+fn with_route(route: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:8080\"\n[upstream]\nurl = \"http://localhost:3000\"\n\
+         [store]\npath = \"data/x\"\n[[routes]]\n{route}\n"
+    )
+}
+
+#[test]
+fn every_scheme_name_loads() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for kind in SchemeKind::ALL {
+        let custom = match kind {
+            SchemeKind::Custom => {
+                "[routes.custom]\nsignature_header = \"X-Sig\"\nencoding = \"hex\"\n\
+                 signed_content = \"{body}\""
+            }
+            _ => "",
+        };
+        let text = with_route(&format!(
+            "name = \"r\"\npath = \"/r\"\nscheme = \"{}\"\n\
+             secrets = [{{ file = \"{root}/tests/fixtures/secrets/good\" }}]\n{custom}",
+            kind.name()
+        ));
+        let config = Config::parse(&text, "inline").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.routes[0].scheme, kind);
+        assert_eq!(
+            config.routes[0].custom.is_some(),
+            kind == SchemeKind::Custom
+        );
+    }
+}
+
+#[test]
+fn custom_tables_belong_to_custom_routes_only() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let secrets = format!("secrets = [{{ file = \"{root}/tests/fixtures/secrets/good\" }}]");
+    let bare = with_route(&format!(
+        "name = \"c\"\npath = \"/c\"\nscheme = \"custom\"\n{secrets}"
+    ));
+    let e = Config::parse(&bare, "inline").unwrap_err().to_string();
+    assert!(
+        e.contains("scheme \"custom\" needs a [routes.custom] table"),
+        "{e}"
+    );
+
+    let stray = with_route(&format!(
+        "name = \"g\"\npath = \"/g\"\nscheme = \"github\"\n{secrets}\n\
+         custom = {{ signature_header = \"X-Sig\", encoding = \"hex\", \
+         signed_content = \"{{body}}\" }}"
+    ));
+    let e = Config::parse(&stray, "inline").unwrap_err().to_string();
+    assert!(
+        e.contains("[routes.custom] is only read with scheme = \"custom\""),
+        "{e}"
+    );
+
+    let bad = with_route(&format!(
+        "name = \"c\"\npath = \"/c\"\nscheme = \"custom\"\n{secrets}\n[routes.custom]\n\
+         signature_header = \"X-Sig\"\nencoding = \"hex\"\nsigned_content = \"{{id}}\""
+    ));
+    let e = Config::parse(&bad, "inline").unwrap_err().to_string();
+    assert!(
+        e.contains("[[routes]] #1 (\"c\"): custom.signed_content: must include {body}"),
+        "{e}"
+    );
+}
+
+#[test]
+fn whsec_secrets_are_decoded_for_standard_webhooks_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("whsec");
+    std::fs::write(&file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
+    let route = |scheme: &str| {
+        with_route(&format!(
+            "name = \"r\"\npath = \"/r\"\nscheme = \"{scheme}\"\n\
+             secrets = [{{ file = \"{}\" }}]",
+            file.display()
+        ))
+    };
+    let standard = Config::parse(&route("standard-webhooks"), "inline").unwrap();
+    let key = standard.routes[0].secrets[0].expose();
+    assert_eq!(key.len(), 24);
+    assert_eq!(standard.routes[0].reread_secrets(), Ok(None));
+
+    let stripe = Config::parse(&route("stripe"), "inline").unwrap();
+    assert_eq!(
+        stripe.routes[0].secrets[0].expose(),
+        b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    );
+
+    std::fs::write(&file, "whsec_MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=").unwrap();
+    let e = Config::parse(&route("standard-webhooks"), "inline")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("decodes to 20 bytes; at least 24 are required"),
+        "{e}"
+    );
+    assert!(!e.contains("MTIz"), "{e}");
+}

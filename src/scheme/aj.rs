@@ -8,7 +8,7 @@ use http::HeaderMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::digest::{digests_equal, hmac_sha256};
+use super::digest::{digests_equal, hmac_sha256, MAX_CANDIDATES};
 use super::{event_id, Claims, VerifyError, Window};
 use crate::config::Secret;
 
@@ -20,10 +20,6 @@ pub const TIMESTAMP: &str = "x-aj-timestamp";
 pub const EVENT: &str = "x-aj-event";
 /// Optional delivery id header.
 pub const DELIVERY_ID: &str = "x-aj-id";
-
-/// More candidate signatures than this in one request are ignored: a sender rotating keys
-/// sends two or three, and the bound keeps the work per request small.
-const MAX_CANDIDATES: usize = 16;
 
 /// Verifies an AJ delivery. Checks run cheapest first: headers, then the window, then
 /// the digest, then the event id.

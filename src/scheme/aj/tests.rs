@@ -280,3 +280,25 @@ fn body_id_wins_and_exact_replays_share_a_digest() {
     );
     assert_eq!(a.digest, b.digest);
 }
+
+#[test]
+fn rotation_old_new_both_neither() {
+    use crate::scheme::testing::{assert_rotation, key, NEW, OLD, OTHER};
+    assert_rotation(&key(OLD), &key(NEW), &key(OTHER), |configured, signers| {
+        let list: Vec<String> = signers
+            .iter()
+            .map(|k| {
+                format!(
+                    "sha256={}",
+                    hex::encode(sign(k.expose(), TS, BODY.as_bytes()))
+                )
+            })
+            .collect();
+        let h = headers(&[
+            (SIGNATURE, &list.join(",")),
+            (TIMESTAMP, TS),
+            (EVENT, "status_change"),
+        ]);
+        verify(&h, BODY.as_bytes(), configured, WINDOW, NOW)
+    });
+}
