@@ -106,6 +106,41 @@ pub struct SignArgs {
     /// Send the request to this URL and print the answer.
     #[arg(long)]
     pub send: Option<String>,
+    /// With --send: exit 0 only if the answer's status matches, else 1. A code (`401`),
+    /// a class (`2xx`), or a comma-separated list of them.
+    #[arg(long, requires = "send", value_parser = parse_expected_status)]
+    pub expect_status: Option<ExpectedStatus>,
+}
+
+/// Statuses `sign --send --expect-status` accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedStatus(Vec<(u16, u16)>);
+
+impl ExpectedStatus {
+    /// Whether `status` is one of the expected ones.
+    pub fn matches(&self, status: u16) -> bool {
+        self.0
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&status))
+    }
+}
+
+fn parse_expected_status(spec: &str) -> Result<ExpectedStatus, String> {
+    let ranges = spec
+        .split(',')
+        .map(|item| {
+            let item = item.trim().to_ascii_lowercase();
+            let class = item.strip_suffix("xx").and_then(|d| d.parse::<u16>().ok());
+            match (class, item.parse::<u16>()) {
+                (Some(class @ 1..=5), _) => Ok((class * 100, class * 100 + 99)),
+                (None, Ok(code @ 100..=599)) => Ok((code, code)),
+                _ => Err(format!(
+                    "{item:?} is neither a status code (401) nor a class (2xx)"
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ExpectedStatus(ranges))
 }
 
 /// Runs a parsed command line.
@@ -220,7 +255,7 @@ fn sign_body(args: &SignArgs) -> Exit {
             }
             Exit::Ok
         }
-        Some(url) => send(url, &headers, body),
+        Some(url) => send(url, &headers, body, args.expect_status.as_ref()),
     }
 }
 
@@ -238,7 +273,12 @@ pub fn rfc3339_seconds(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn send(url: &str, headers: &[(String, String)], body: Vec<u8>) -> Exit {
+fn send(
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    expected: Option<&ExpectedStatus>,
+) -> Exit {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -253,7 +293,13 @@ fn send(url: &str, headers: &[(String, String)], body: Vec<u8>) -> Exit {
         Ok((status, answer)) => {
             println!("HTTP {status}");
             println!("{}", String::from_utf8_lossy(&answer));
-            Exit::Ok
+            match expected {
+                Some(expected) if !expected.matches(status) => {
+                    eprintln!("hookwarden: HTTP {status} is not the expected status");
+                    Exit::Failure
+                }
+                _ => Exit::Ok,
+            }
         }
         Err(message) => {
             eprintln!("hookwarden: cannot send to {url}: {message}");
@@ -333,4 +379,19 @@ async fn post(
         answer.extend_from_slice(&chunk);
     }
     Ok((status, answer))
+}
+
+#[cfg(test)]
+mod expected_status_tests {
+    use super::*;
+
+    #[test]
+    fn codes_classes_and_lists() {
+        let spec = parse_expected_status("2xx, 401").unwrap();
+        assert!(spec.matches(200) && spec.matches(299) && spec.matches(401));
+        assert!(!spec.matches(300) && !spec.matches(400) && !spec.matches(503));
+        assert!(parse_expected_status("6xx").is_err());
+        assert!(parse_expected_status("abc").is_err());
+        assert!(parse_expected_status("99").is_err());
+    }
 }

@@ -44,9 +44,13 @@ pub struct ServerSection {
     /// Prefix of the trusted headers added for the app. Default `X-Hookwarden-`.
     #[serde(default = "default_prefix")]
     pub trusted_header_prefix: String,
-    /// Longest time a client may take to send a whole body, in seconds. Default 10.
+    /// Longest pause while a client sends its body, in seconds. Default 10.
     #[serde(default = "default_body_timeout")]
     pub body_timeout_seconds: u64,
+    /// Longest time a client may take to send a whole body, however steadily, in seconds.
+    /// Default 60.
+    #[serde(default = "default_body_deadline")]
+    pub body_deadline_seconds: u64,
     /// Longest time in-flight requests get to finish after SIGTERM, in seconds. Default 10.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
@@ -199,6 +203,9 @@ fn default_prefix() -> String {
 }
 fn default_body_timeout() -> u64 {
     10
+}
+fn default_body_deadline() -> u64 {
+    60
 }
 fn default_grace() -> u64 {
     10

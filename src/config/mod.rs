@@ -109,8 +109,10 @@ pub struct ServerConfig {
     pub unmatched: Unmatched,
     /// Prefix of the trusted headers, as configured (case kept for the headers we add).
     pub trusted_header_prefix: String,
-    /// Longest time a client may take to send a whole body.
+    /// Longest pause while a client sends its body.
     pub body_timeout: Duration,
+    /// Longest time a client may take to send a whole body.
+    pub body_deadline: Duration,
     /// Longest time in-flight requests get after SIGTERM.
     pub shutdown_grace: Duration,
 }
@@ -330,6 +332,10 @@ fn check_server(s: &file::ServerSection, problems: &mut Vec<String>) -> Option<S
     if s.body_timeout_seconds == 0 {
         problems.push("[server] body_timeout_seconds must be at least 1".into());
     }
+    if s.body_deadline_seconds < s.body_timeout_seconds {
+        problems
+            .push("[server] body_deadline_seconds must be at least body_timeout_seconds".into());
+    }
     Some(ServerConfig {
         listen: listen.ok()?,
         admin_listen: admin_listen.ok()?,
@@ -337,6 +343,7 @@ fn check_server(s: &file::ServerSection, problems: &mut Vec<String>) -> Option<S
         unmatched: s.unmatched,
         trusted_header_prefix: s.trusted_header_prefix.clone(),
         body_timeout: Duration::from_secs(s.body_timeout_seconds),
+        body_deadline: Duration::from_secs(s.body_deadline_seconds),
         shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
     })
 }

@@ -14,7 +14,8 @@ const MAX_HEADER_LINES: usize = 256;
 
 /// Whether the request's framing is ambiguous: Content-Length together with
 /// Transfer-Encoding (pingora quietly drops the Content-Length; an app behind another
-/// proxy might not), or headers we cannot re-read.
+/// proxy might not), a transfer coding other than plain `chunked` (the bytes we verify
+/// would not be the bytes the sender meant), or headers we cannot re-read.
 pub fn framing_is_ambiguous(session: &ServerSession) -> bool {
     let Some(h1) = session.as_http1() else {
         return false;
@@ -25,23 +26,39 @@ pub fn framing_is_ambiguous(session: &ServerSession) -> bool {
     if !matches!(request.parse(&raw), Ok(httparse::Status::Complete(_))) {
         return true;
     }
-    let count = |name: &str| {
+
+    let named = |name: &'static str| {
         request
             .headers
             .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case(name))
-            .count()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
     };
-    count("content-length") > 0 && count("transfer-encoding") > 0
+    let lengths = named("content-length").count();
+    let codings: Vec<Vec<u8>> = named("transfer-encoding")
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .map(|coding| coding.trim_ascii().to_ascii_lowercase())
+        .collect();
+    let plain_chunked = codings.is_empty() || codings == [b"chunked".to_vec()];
+    (lengths > 0 && !codings.is_empty()) || !plain_chunked
+}
+
+/// How long a client may take with its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    /// Longest pause between two reads.
+    pub stall: Duration,
+    /// Longest time for the whole body.
+    pub deadline: Duration,
 }
 
 /// Reads the whole body. Refuses a declared length over `max_bytes` before reading, a
-/// chunked body as soon as it passes `max_bytes`, and a body not complete within
-/// `deadline`. Answers `Expect: 100-continue` only once the size is known to be fine.
+/// chunked body as soon as it passes `max_bytes`, and a client that pauses or takes
+/// longer than `patience` allows. Answers `Expect: 100-continue` only once the size is
+/// known to be fine.
 pub async fn read_whole(
     session: &mut ServerSession,
     max_bytes: u64,
-    deadline: Duration,
+    patience: Patience,
 ) -> Result<Bytes, Outcome> {
     let declared = declared_length(session)?;
     if declared.is_some_and(|len| len > max_bytes) {
@@ -57,9 +74,10 @@ pub async fn read_whole(
 
     let capacity = declared.unwrap_or(0).min(max_bytes) as usize;
     let mut body = BytesMut::with_capacity(capacity);
-    let until = tokio::time::Instant::now() + deadline;
+    let until = tokio::time::Instant::now() + patience.deadline;
     loop {
-        let chunk = match tokio::time::timeout_at(until, session.read_request_body()).await {
+        let next = until.min(tokio::time::Instant::now() + patience.stall);
+        let chunk = match tokio::time::timeout_at(next, session.read_request_body()).await {
             Err(_) => return Err(Outcome::RequestTimeout),
             Ok(Err(e)) if matches!(e.etype(), ErrorType::ReadTimedout) => {
                 return Err(Outcome::RequestTimeout)

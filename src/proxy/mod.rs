@@ -100,7 +100,11 @@ impl Hookwarden {
         }
 
         let limit = route.max_body_bytes;
-        let body = match body::read_whole(session, limit, config.server.body_timeout).await {
+        let patience = body::Patience {
+            stall: config.server.body_timeout,
+            deadline: config.server.body_deadline,
+        };
+        let body = match body::read_whole(session, limit, patience).await {
             Ok(body) => body,
             Err(outcome) => return refuse(session, outcome).await,
         };
