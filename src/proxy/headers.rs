@@ -141,6 +141,8 @@ pub fn trusted_request(
 /// that describe our connection to the app.
 pub fn relayed_response(upstream: &ResponseHeader) -> ResponseHeader {
     let mut response = upstream.clone();
+    // We speak HTTP/1.1 to the sender whatever the app spoke to us (RFC 9110 6.2).
+    response.set_version(http::Version::HTTP_11);
     for name in [
         "connection",
         "keep-alive",
