@@ -68,6 +68,9 @@ pub enum Command {
         /// Config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Also connect to a Redis store and ping it (the default opens nothing).
+        #[arg(long)]
+        connect: bool,
     },
     /// Print the signed headers for a body, or send it signed.
     Sign(SignArgs),
@@ -147,7 +150,7 @@ fn parse_expected_status(spec: &str) -> Result<ExpectedStatus, String> {
 pub fn execute(command: Command) -> Exit {
     match command {
         Command::Run { config } => run(&config),
-        Command::Check { config } => check(&config),
+        Command::Check { config, connect } => check(&config, connect),
         Command::Sign(args) => sign_body(&args),
         Command::Verify(args) => verify::verify(&args),
     }
@@ -180,20 +183,57 @@ fn run(path: &std::path::Path) -> Exit {
     }
 }
 
-fn check(path: &std::path::Path) -> Exit {
-    match load(path) {
-        Ok(config) => {
-            println!(
-                "{}: ok ({} route(s), upstream {}:{})",
-                path.display(),
-                config.routes.len(),
-                config.upstream.host,
-                config.upstream.port
-            );
-            Exit::Ok
+fn check(path: &std::path::Path, connect: bool) -> Exit {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    if connect {
+        if let Err(message) = connect_store(&config) {
+            eprintln!("hookwarden: {message}");
+            return Exit::Failure;
         }
-        Err(exit) => exit,
     }
+    println!(
+        "{}: ok ({} route(s), upstream {}:{})",
+        path.display(),
+        config.routes.len(),
+        config.upstream.host,
+        config.upstream.port
+    );
+    Exit::Ok
+}
+
+/// Pings a Redis store; a sled store is left closed (opening it would take its lock
+/// from a running proxy).
+fn connect_store(config: &Config) -> Result<(), String> {
+    let crate::config::StoreBackend::Redis(redis) = &config.store.backend else {
+        println!(
+            "store: sled at {} (not opened)",
+            config.store.path.display()
+        );
+        return Ok(());
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let local_only = crate::config::StoreConfig {
+        backend: crate::config::StoreBackend::Redis(crate::config::RedisConfig {
+            on_unavailable: crate::config::OnUnavailable::Refuse,
+            ..redis.clone()
+        }),
+        ..config.store.clone()
+    };
+    runtime.block_on(async {
+        let store = crate::store::Store::open(&local_only).map_err(|e| e.to_string())?;
+        store
+            .probe()
+            .await
+            .map_err(|e| format!("the Redis store does not answer: {e}"))
+    })?;
+    println!("store: redis answers");
+    Ok(())
 }
 
 fn sign_body(args: &SignArgs) -> Exit {

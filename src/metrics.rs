@@ -44,6 +44,8 @@ pub struct Metrics {
     pub store_swept_records: IntCounter,
     /// Store operations that failed, by operation.
     pub store_errors: IntCounterVec,
+    /// Claims made in the local store because the shared one was unreachable.
+    pub store_fallbacks: IntCounter,
     /// Time to record a processed event durably (including the flush with `sync = "always"`).
     pub store_commit_duration: Histogram,
     /// Secrets re-read after their file changed, by route.
@@ -55,7 +57,7 @@ pub struct Metrics {
 }
 
 /// Store operations, for the error counter.
-pub const STORE_OPS: [&str; 5] = ["open", "claim", "commit", "release", "sweep"];
+pub const STORE_OPS: [&str; 6] = ["open", "claim", "commit", "release", "sweep", "probe"];
 
 impl Metrics {
     /// Registers every metric and starts the known label combinations at zero.
@@ -170,6 +172,13 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("hookwarden_store_errors_total", "Failed replay store operations."),
                     &["operation"],
+                ),
+            ),
+            store_fallbacks: register(
+                r,
+                IntCounter::new(
+                    "hookwarden_store_fallbacks_total",
+                    "Claims made in the local store while the shared store was unreachable.",
                 ),
             ),
             store_commit_duration: register(
@@ -349,7 +358,7 @@ mod tests {
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         assert_eq!(types, helps);
-        assert_eq!(types, 16, "{text}");
+        assert_eq!(types, 17, "{text}");
     }
 
     #[test]

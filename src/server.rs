@@ -30,6 +30,12 @@ const SECRET_POLL: Duration = Duration::from_secs(2);
 /// How long to wait between attempts to open the store.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
+/// How often the store is probed, so readiness follows a shared store's health.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long the first probe may take at startup.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Why the server could not start.
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -91,7 +97,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     admin.add_tcp(&admin_listen.to_string());
     server.add_service(admin);
 
-    open_store(config.clone(), store.clone(), metrics.clone());
+    let _store_runtime = open_store(config.clone(), store.clone(), metrics.clone());
     reload_secrets(config.clone(), metrics);
     watch_phases(&server, store, in_flight, running, grace);
 
@@ -106,13 +112,31 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) {
         .expect("the OS lets us start a thread at startup");
 }
 
-/// Opens the store, then sweeps it forever. The first attempt happens before the
-/// listeners start, so a healthy start serves at once; if it fails, the proxy comes up
-/// not ready and this keeps trying.
-fn open_store(config: Arc<ArcSwap<Config>>, slot: Arc<StoreSlot>, metrics: Arc<Metrics>) {
+/// Opens the store, then sweeps and probes it forever on a small runtime of its own
+/// (which also carries a Redis connection's driver). The first attempt happens before
+/// the listeners start, so a healthy start serves at once; if it fails, the proxy comes
+/// up not ready and this keeps trying.
+fn open_store(
+    config: Arc<ArcSwap<Config>>,
+    slot: Arc<StoreSlot>,
+    metrics: Arc<Metrics>,
+) -> tokio::runtime::Runtime {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("store")
+        .enable_all()
+        .build()
+        .expect("the OS lets us start a thread at startup");
+
     let settings = config.load().store.clone();
     let path = settings.path.display().to_string();
-    match Store::open(&settings) {
+    let opened = runtime.block_on(async {
+        let store = Store::open(&settings)?;
+        // Connect now (Redis connects lazily), so readiness is known from the start.
+        let _ = tokio::time::timeout(PROBE_TIMEOUT, store.probe()).await;
+        Ok::<_, store::StoreError>(store)
+    });
+    match opened {
         Ok(store) => slot.fill(store),
         Err(error) => {
             metrics.store_error("open");
@@ -120,13 +144,13 @@ fn open_store(config: Arc<ArcSwap<Config>>, slot: Arc<StoreSlot>, metrics: Arc<M
         }
     }
 
-    spawn("store", move || {
+    runtime.spawn(async move {
         let mut failures = 0u64;
         let store = loop {
             if let Some(store) = slot.get() {
                 break store.clone();
             }
-            std::thread::sleep(STORE_RETRY);
+            tokio::time::sleep(STORE_RETRY).await;
             match Store::open(&settings) {
                 Ok(store) => {
                     slot.fill(store);
@@ -142,11 +166,20 @@ fn open_store(config: Arc<ArcSwap<Config>>, slot: Arc<StoreSlot>, metrics: Arc<M
             }
         };
 
+        let mut next_sweep = tokio::time::Instant::now();
         loop {
-            measure_store(&store, &metrics, store.sweep(store::now_ms()));
-            std::thread::sleep(settings.sweep_interval);
+            if tokio::time::Instant::now() >= next_sweep {
+                let swept = store.sweep(store::now_ms()).await;
+                measure_store(&store, &metrics, swept);
+                next_sweep += settings.sweep_interval;
+            } else if let Err(error) = store.probe().await {
+                metrics.store_error("probe");
+                tracing::warn!(%error, backend = store.backend(), "replay store is not answering");
+            }
+            tokio::time::sleep(PROBE_INTERVAL.min(settings.sweep_interval)).await;
         }
     });
+    runtime
 }
 
 fn measure_store(
@@ -158,9 +191,9 @@ fn measure_store(
         Ok(report) => {
             metrics.store_sweeps.inc();
             metrics.store_swept_records.inc_by(report.removed);
-            metrics
-                .store_entries
-                .set((report.scanned - report.removed) as i64);
+            if let Some(entries) = report.entries {
+                metrics.store_entries.set(entries as i64);
+            }
             tracing::debug!(
                 scanned = report.scanned,
                 removed = report.removed,
@@ -172,7 +205,7 @@ fn measure_store(
             tracing::warn!(%error, "store sweep failed");
         }
     }
-    if let Ok(bytes) = store.disk_bytes() {
+    if let Some(bytes) = store.disk_bytes() {
         metrics.store_disk_bytes.set(bytes as i64);
     }
 }

@@ -82,8 +82,23 @@ pub struct UpstreamSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
-    /// The sled directory.
-    pub path: PathBuf,
+    /// Where records live: `sled` (embedded, the default) or `redis` (shared).
+    #[serde(default)]
+    pub backend: BackendName,
+    /// The sled directory (with `backend = "redis"`, only for `on_unavailable = "local"`).
+    pub path: Option<PathBuf>,
+    /// The Redis URL, inline or from `{ env = ... }` / `{ file = ... }` when it carries a
+    /// password.
+    pub redis_url: Option<UrlSource>,
+    /// Prefix of every Redis key. Default `hookwarden`.
+    #[serde(default = "default_redis_prefix")]
+    pub redis_prefix: String,
+    /// Connect and response timeout for Redis, in milliseconds. Default 1000.
+    #[serde(default = "default_redis_timeout")]
+    pub redis_timeout_ms: u64,
+    /// What to do while Redis is unreachable: `refuse` (503, the default) or `local`.
+    #[serde(default)]
+    pub on_unavailable: OnUnavailable,
     /// How long processed events and signatures are remembered, in seconds. Default 7 days.
     #[serde(default = "default_retention")]
     pub retention_seconds: u64,
@@ -96,6 +111,38 @@ pub struct StoreSection {
     /// How often expired records are swept, in seconds. Default 60.
     #[serde(default = "default_sweep")]
     pub sweep_interval_seconds: u64,
+}
+
+/// The store backends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendName {
+    /// Embedded sled database.
+    #[default]
+    Sled,
+    /// Shared Redis or Valkey server.
+    Redis,
+}
+
+/// What the proxy does while the shared store cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Refuse deliveries with 503 `store_unavailable` (fail closed).
+    #[default]
+    Refuse,
+    /// De-duplicate in the local sled store meanwhile, with a warning and a metric.
+    Local,
+}
+
+/// A URL written inline, or read from the environment or a file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum UrlSource {
+    /// Written in the config.
+    Inline(String),
+    /// From an environment variable or a file.
+    From(SecretSource),
 }
 
 /// When a processed mark reaches the disk.
@@ -189,6 +236,12 @@ pub enum SecretFormat {
     Whsec,
 }
 
+fn default_redis_prefix() -> String {
+    "hookwarden".to_string()
+}
+fn default_redis_timeout() -> u64 {
+    1000
+}
 fn default_true() -> bool {
     true
 }

@@ -7,6 +7,7 @@
 mod custom;
 mod file;
 mod secret;
+mod store;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -19,10 +20,12 @@ pub use custom::{
     parse_template, Algorithm, CustomScheme, Encoding, IdSpec, TemplatePart, TimestampFormat,
     TimestampSpec,
 };
-pub use file::{CustomSection, FileConfig, SecretFormat, SyncMode, Unmatched};
+pub use file::{CustomSection, FileConfig, OnUnavailable, SecretFormat, SyncMode, Unmatched};
+pub use secret::Masked;
 pub use secret::{
     KeyForm, Secret, SecretError, SecretSource, MIN_SECRET_BYTES, MIN_WHSEC_KEY_BYTES, WHSEC_PREFIX,
 };
+use store::check_store;
 
 /// The signature schemes hookwarden knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +134,9 @@ pub struct UpstreamConfig {
 /// The replay store's settings.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// The sled directory.
+    /// Which backend, and its settings.
+    pub backend: StoreBackend,
+    /// The sled directory (empty when no sled store is used).
     pub path: PathBuf,
     /// How long processed events and signatures are remembered.
     pub retention: Duration,
@@ -141,6 +146,28 @@ pub struct StoreConfig {
     pub lease: Duration,
     /// How often expired records are swept.
     pub sweep_interval: Duration,
+}
+
+/// The replay store's backend.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// Embedded sled database at `path`.
+    Sled,
+    /// Shared Redis.
+    Redis(RedisConfig),
+}
+
+/// Settings of the Redis backend.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// The URL; it may carry a password, so it prints masked.
+    pub url: Masked,
+    /// Prefix of every key.
+    pub prefix: String,
+    /// Connect and response timeout.
+    pub timeout: Duration,
+    /// What to do while Redis cannot be reached.
+    pub on_unavailable: OnUnavailable,
 }
 
 /// One protected route.
@@ -532,50 +559,6 @@ fn check_custom(
         }
         _ => None,
     }
-}
-
-fn check_store(
-    file: &FileConfig,
-    routes: &[Route],
-    problems: &mut Vec<String>,
-) -> Option<StoreConfig> {
-    let s = &file.store;
-    let widest = routes
-        .iter()
-        .map(|r| r.tolerance.max(r.tolerance_future))
-        .max()
-        .unwrap_or_default();
-    if Duration::from_secs(s.retention_seconds) < widest * 2 {
-        problems.push(format!(
-            "[store] retention_seconds = {} is below twice the largest tolerance ({} s): \
-             a replay must not outlive its record",
-            s.retention_seconds,
-            widest.as_secs() * 2
-        ));
-    }
-    let lease_seconds = s
-        .lease_seconds
-        .unwrap_or(file.upstream.timeout_seconds + 30);
-    if lease_seconds <= file.upstream.timeout_seconds {
-        problems.push(format!(
-            "[store] lease_seconds = {lease_seconds} must exceed [upstream] timeout_seconds = {}: \
-             a claim must outlive the delivery it guards",
-            file.upstream.timeout_seconds
-        ));
-    }
-    if s.sweep_interval_seconds == 0 {
-        problems.push("[store] sweep_interval_seconds must be at least 1".into());
-    }
-    if s.path.as_os_str().is_empty() {
-        problems.push("[store] path is empty".into());
-    }
-    Some(StoreConfig {
-        path: s.path.clone(),
-        retention: Duration::from_secs(s.retention_seconds),
-        sync: s.sync,
-        lease: Duration::from_secs(lease_seconds),
-        sweep_interval: Duration::from_secs(s.sweep_interval_seconds),
-    })
 }
 
 #[cfg(test)]

@@ -188,6 +188,24 @@ impl SecretSource {
 
     /// Reads the secret from its source and turns it into key bytes as `form` says.
     pub fn load_as(&self, form: KeyForm) -> Result<Secret, SecretError> {
+        let bytes = self.read()?;
+        Secret::from_text(bytes, &self.to_string(), form)
+    }
+
+    /// Reads a secret text with no length rule (a URL holding a password, say).
+    pub fn load_text(&self) -> Result<String, SecretError> {
+        let bytes = self.read()?;
+        let text = String::from_utf8(bytes).map_err(|_| SecretError::Unreadable {
+            path: self.to_string(),
+            reason: "not UTF-8".into(),
+        })?;
+        if text.trim().is_empty() {
+            return Err(SecretError::Empty(self.to_string()));
+        }
+        Ok(text.trim().to_string())
+    }
+
+    fn read(&self) -> Result<Vec<u8>, SecretError> {
         let bytes = match self {
             SecretSource::Env { env, .. } => std::env::var(env)
                 .map_err(|_| SecretError::MissingEnv(format!("environment variable {env}")))?
@@ -201,7 +219,29 @@ impl SecretSource {
                 bytes
             }
         };
-        Secret::from_text(bytes, &self.to_string(), form)
+        Ok(bytes)
+    }
+}
+
+/// A text that may hold a credential (a URL with a password): printed masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Masked(String);
+
+impl Masked {
+    /// Wraps the text.
+    pub fn new(text: String) -> Self {
+        Masked(text)
+    }
+
+    /// The text, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Masked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Masked(***)")
     }
 }
 

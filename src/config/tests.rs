@@ -52,6 +52,7 @@ fn every_invalid_fixture_fails_with_its_message() {
                     !message.contains("fixture-secret-0123"),
                     "secret leaked: {message}"
                 );
+                assert!(!message.contains("hunter2"), "password leaked: {message}");
             }
         }
     }

@@ -210,7 +210,7 @@ impl Hookwarden {
                 };
                 metrics.observe_upstream(&route.name, class, sent.elapsed());
                 if let Some(ticket) = ticket {
-                    self.release(ticket, route);
+                    self.release(ticket, route).await;
                 }
                 tracing::warn!(route = %route.name, outcome = outcome.label(), "app did not answer");
                 return refuse(session, outcome).await;
@@ -233,7 +233,7 @@ impl Hookwarden {
                     return refuse(session, Outcome::StoreUnavailable).await;
                 }
             }
-            Some(ticket) => self.release(ticket, route),
+            Some(ticket) => self.release(ticket, route).await,
             None => {}
         }
 
@@ -284,7 +284,12 @@ impl Hookwarden {
             .claim_or_wait(&route.name, id, &claims.digest, wait, store::now_ms)
             .await
         {
-            Ok(Claim::Granted(ticket)) => Ok(ticket),
+            Ok(Claim::Granted(ticket)) => {
+                if ticket.used_fallback() {
+                    self.shared.metrics.store_fallbacks.inc();
+                }
+                Ok(ticket)
+            }
             Ok(Claim::Duplicate { event_id }) => Err(NotClaimed::Duplicate(event_id)),
             Ok(Claim::InFlight) => Err(NotClaimed::Refused(Outcome::InFlight)),
             Err(error) => {
@@ -295,8 +300,8 @@ impl Hookwarden {
         }
     }
 
-    fn release(&self, ticket: store::Ticket, route: &Route) {
-        if let Err(error) = ticket.release() {
+    async fn release(&self, ticket: store::Ticket, route: &Route) {
+        if let Err(error) = ticket.release().await {
             self.shared.metrics.store_error("release");
             tracing::warn!(route = %route.name, %error, "could not release a claim; its lease will lapse");
         }

@@ -1,4 +1,5 @@
-//! The replay and de-duplication store, on an embedded sled database.
+//! The replay and de-duplication store: one interface, an embedded sled backend (the
+//! default) and a shared Redis backend.
 //!
 //! A delivery is *claimed* before it goes to the app, *committed* when the app answers
 //! 2xx, and *released* on anything else, so only what the app accepted is ever treated
@@ -9,23 +10,22 @@
 //! This module knows nothing about HTTP; the proxy decides what each answer means.
 
 mod record;
+mod redis_backend;
+mod sled_backend;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use async_trait::async_trait;
 use thiserror::Error;
 use tokio::sync::Notify;
 
-use crate::config::{StoreConfig, SyncMode};
-use record::{Record, State};
+use crate::config::{OnUnavailable, StoreBackend, StoreConfig, SyncMode};
 
-/// sled's page cache bound: small, since records are tiny and mostly written once.
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
-
-/// How often sled writes its log in the background, in milliseconds (`sync = "interval"`).
-const BACKGROUND_FLUSH_MS: u64 = 500;
+/// How often a waiting copy looks again even without a notification: the holder may be
+/// another process, which cannot notify us.
+const RECHECK: Duration = Duration::from_millis(250);
 
 /// A store failure. The proxy refuses with 503 rather than forward without a record.
 #[derive(Debug, Error)]
@@ -36,15 +36,61 @@ pub enum StoreError {
     /// A record could not be decoded.
     #[error(transparent)]
     Damaged(#[from] record::Damaged),
+    /// Redis failed or could not be reached (the message never holds the URL).
+    #[error("redis failure: {0}")]
+    Redis(String),
 }
 
-impl From<TransactionError<record::Damaged>> for StoreError {
-    fn from(e: TransactionError<record::Damaged>) -> Self {
-        match e {
-            TransactionError::Abort(damaged) => StoreError::Damaged(damaged),
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        }
-    }
+/// What a claim is about: an event id and the digest that verified, on a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimKey {
+    /// Route name (a namespace).
+    pub route: String,
+    /// Event id.
+    pub event_id: String,
+    /// The matched signature digest.
+    pub digest: Vec<u8>,
+}
+
+/// A backend's answer to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Claimed for us.
+    Granted,
+    /// Already processed, under this event id.
+    Duplicate {
+        /// The id it was recorded under.
+        event_id: String,
+    },
+    /// Someone holds a live claim.
+    InFlight,
+}
+
+/// What a store keeps and how: the operations the request path needs.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+    /// Claims `key` with `token` for `lease_ms`, unless processed or claimed already.
+    async fn claim(
+        &self,
+        key: &ClaimKey,
+        token: u64,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> Result<Verdict, StoreError>;
+    /// Marks `key` processed (durably, as configured).
+    async fn commit(&self, key: &ClaimKey, token: u64, now_ms: u64) -> Result<(), StoreError>;
+    /// Deletes our claim on `key`, if it is still ours.
+    async fn release(&self, key: &ClaimKey, token: u64) -> Result<(), StoreError>;
+    /// Removes what has expired.
+    async fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError>;
+    /// A cheap check that the backend answers.
+    async fn probe(&self) -> Result<(), StoreError>;
+    /// Writes everything to disk, where that means anything.
+    async fn flush(&self) -> Result<(), StoreError>;
+    /// Size on disk, where known.
+    fn disk_bytes(&self) -> Option<u64>;
 }
 
 /// The answer to a claim.
@@ -61,132 +107,139 @@ pub enum Claim {
     InFlight,
 }
 
-/// What the store counted in one sweep.
+/// What a sweep found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
     /// Records looked at.
     pub scanned: u64,
     /// Expired records removed.
     pub removed: u64,
+    /// Records left, where the backend counts them.
+    pub entries: Option<u64>,
 }
 
-/// The replay store. Cheap to clone; clones share one database.
+/// The replay store. Cheap to clone; clones share one backend.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    db: sled::Db,
+    primary: Box<dyn Backend>,
+    /// The local store used while the primary is unreachable (`on_unavailable = "local"`).
+    fallback: Option<Box<dyn Backend>>,
     sync: SyncMode,
     lease_ms: u64,
-    retention_ms: u64,
     changed: Notify,
     next_token: AtomicU64,
     healthy: AtomicBool,
 }
 
-/// A granted claim. Dropping it unused releases the claim, so a cancelled delivery
-/// never blocks its retries for the whole lease.
-#[derive(Debug)]
-pub struct Ticket {
-    store: Option<Store>,
-    keys: [Vec<u8>; 2],
-    token: u64,
-    event_id: String,
-}
-
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
+            .field("backend", &self.inner.primary.name())
             .field("sync", &self.inner.sync)
             .finish_non_exhaustive()
     }
 }
 
+/// A granted claim. Dropping it unused releases the claim (in the background), so a
+/// cancelled delivery never blocks its retries for the whole lease.
+#[derive(Debug)]
+pub struct Ticket {
+    store: Option<Store>,
+    key: ClaimKey,
+    token: u64,
+    fallback: bool,
+}
+
 impl Store {
-    /// Opens (or creates) the store directory.
+    /// Opens the configured backend. sled opens its directory now; Redis connects on
+    /// first use and reconnects after failures.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-            .open()?;
+        let retention_ms = millis(config.retention);
+        let local = || sled_backend::SledBackend::open(&config.path, config.sync, retention_ms);
+        let (primary, fallback): (Box<dyn Backend>, Option<Box<dyn Backend>>) =
+            match &config.backend {
+                StoreBackend::Sled => (Box::new(local()?), None),
+                StoreBackend::Redis(redis) => {
+                    let primary = redis_backend::RedisBackend::connect(
+                        redis.url.expose(),
+                        &redis.prefix,
+                        redis.timeout,
+                        retention_ms,
+                    )?;
+                    let fallback: Option<Box<dyn Backend>> = match redis.on_unavailable {
+                        OnUnavailable::Refuse => None,
+                        OnUnavailable::Local => Some(Box::new(local()?)),
+                    };
+                    (Box::new(primary), fallback)
+                }
+            };
+        Ok(Store::with_backends(primary, fallback, config))
+    }
+
+    fn with_backends(
+        primary: Box<dyn Backend>,
+        fallback: Option<Box<dyn Backend>>,
+        config: &StoreConfig,
+    ) -> Store {
         // Tokens only need to differ between claims; seeding from the clock keeps them
-        // distinct across restarts too.
+        // distinct across restarts and processes too.
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        Ok(Store {
+        Store {
             inner: Arc::new(Inner {
-                db,
+                primary,
+                fallback,
                 sync: config.sync,
                 lease_ms: millis(config.lease),
-                retention_ms: millis(config.retention),
                 changed: Notify::new(),
-                next_token: AtomicU64::new(seed as u64),
+                next_token: AtomicU64::new(seed as u64 ^ u64::from(std::process::id()) << 32),
                 healthy: AtomicBool::new(true),
             }),
-        })
+        }
     }
 
     /// Tries to claim an event (by id and by digest) for delivery at `now_ms`.
-    pub fn claim(
+    pub async fn claim(
         &self,
         route: &str,
         event_id: &str,
         digest: &[u8],
         now_ms: u64,
     ) -> Result<Claim, StoreError> {
-        let keys = [
-            record::event_key(route, event_id),
-            record::signature_key(route, digest),
-        ];
-        let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
-        let claim = Record {
-            state: State::Claimed {
-                lease_until_ms: now_ms + self.inner.lease_ms,
-                token,
-            },
+        let key = ClaimKey {
+            route: route.to_string(),
             event_id: event_id.to_string(),
-        }
-        .encode();
+            digest: digest.to_vec(),
+        };
+        let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
+        let lease = self.inner.lease_ms;
 
-        let verdict = self.inner.db.transaction(|tx| {
-            for key in &keys {
-                let Some(value) = tx.get(key)? else { continue };
-                let found = Record::decode(&value).map_err(ConflictableTransactionError::Abort)?;
-                match found.state {
-                    State::Processed { .. } => {
-                        let event_id = if found.event_id.is_empty() {
-                            event_id.to_string()
-                        } else {
-                            found.event_id
-                        };
-                        return Ok(Some(Claim::Duplicate { event_id }));
-                    }
-                    State::Claimed { lease_until_ms, .. } if lease_until_ms > now_ms => {
-                        return Ok(Some(Claim::InFlight));
-                    }
-                    State::Claimed { .. } => {}
-                }
+        let primary = self.inner.primary.claim(&key, token, now_ms, lease).await;
+        let (verdict, fallback) = match (self.note(primary), &self.inner.fallback) {
+            (Ok(verdict), _) => (verdict, false),
+            (Err(error), Some(local)) => {
+                tracing::warn!(%error, "shared store unreachable; de-duplicating locally");
+                (local.claim(&key, token, now_ms, lease).await?, true)
             }
-            for key in &keys {
-                tx.insert(key.as_slice(), claim.as_slice())?;
-            }
-            Ok(None)
-        });
-        let verdict = self.note(verdict.map_err(StoreError::from))?;
+            (Err(error), None) => return Err(error),
+        };
 
-        Ok(verdict.unwrap_or_else(|| {
-            Claim::Granted(Ticket {
+        Ok(match verdict {
+            Verdict::Granted => Claim::Granted(Ticket {
                 store: Some(self.clone()),
-                keys,
+                key,
                 token,
-                event_id: event_id.to_string(),
-            })
-        }))
+                fallback,
+            }),
+            Verdict::Duplicate { event_id } => Claim::Duplicate { event_id },
+            Verdict::InFlight => Claim::InFlight,
+        })
     }
 
     /// Claims like [`Store::claim`], but while another copy is in flight waits (up to
@@ -206,11 +259,9 @@ impl Store {
             tokio::pin!(changed);
             changed.as_mut().enable();
 
-            match self.claim(route, event_id, digest, now_ms())? {
+            match self.claim(route, event_id, digest, now_ms()).await? {
                 Claim::InFlight if tokio::time::Instant::now() < deadline => {
-                    // Also wake now and then: the holder may be another process's lapsed
-                    // lease, which sends no notification.
-                    let nap = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
+                    let nap = deadline.min(tokio::time::Instant::now() + RECHECK);
                     let _ = tokio::time::timeout_at(nap, changed).await;
                 }
                 other => return Ok(other),
@@ -228,137 +279,116 @@ impl Store {
         result
     }
 
+    /// The backend's name (`sled` or `redis`).
+    pub fn backend(&self) -> &'static str {
+        self.inner.primary.name()
+    }
+
     /// Whether processed marks are flushed before the sender is answered.
     pub fn sync(&self) -> SyncMode {
         self.inner.sync
     }
 
+    /// Checks that the backend answers, for readiness.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let probed = self.inner.primary.probe().await;
+        self.note(probed)
+    }
+
     /// Writes everything to disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let flushed = self
-            .inner
-            .db
-            .flush_async()
-            .await
-            .map(drop)
-            .map_err(StoreError::from);
+        let flushed = self.inner.primary.flush().await;
+        if let Some(local) = &self.inner.fallback {
+            local.flush().await?;
+        }
         self.note(flushed)
     }
 
     /// Removes processed records past the retention and claims past their lease.
-    pub fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
-        let swept = self.sweep_once(now_ms);
+    pub async fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
+        if let Some(local) = &self.inner.fallback {
+            local.sweep(now_ms).await?;
+        }
+        let swept = self.inner.primary.sweep(now_ms).await;
         self.note(swept)
     }
 
-    fn sweep_once(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
-        let mut report = SweepReport::default();
-        for entry in self.inner.db.iter() {
-            let (key, value) = entry?;
-            report.scanned += 1;
-            let expired = Record::decode(&value)
-                .map(|r| r.expired(now_ms, self.inner.retention_ms))
-                // A damaged record can never be read back; removing it is the only way on.
-                .unwrap_or(true);
-            // Remove only if unchanged since we read it: a fresh claim may have replaced it.
-            if expired
-                && self
-                    .inner
-                    .db
-                    .compare_and_swap(&key, Some(value), None::<&[u8]>)?
-                    .is_ok()
-            {
-                report.removed += 1;
-            }
+    /// Size of the store on disk, in bytes, where known.
+    pub fn disk_bytes(&self) -> Option<u64> {
+        self.inner.primary.disk_bytes()
+    }
+
+    fn backend_of(&self, fallback: bool) -> &dyn Backend {
+        match (&self.inner.fallback, fallback) {
+            (Some(local), true) => local.as_ref(),
+            _ => self.inner.primary.as_ref(),
         }
-        Ok(report)
-    }
-
-    /// Number of records (events and signatures), for metrics.
-    pub fn len(&self) -> usize {
-        self.inner.db.len()
-    }
-
-    /// Whether the store holds no records.
-    pub fn is_empty(&self) -> bool {
-        self.inner.db.is_empty()
-    }
-
-    /// Size of the store on disk, in bytes.
-    pub fn disk_bytes(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.size_on_disk()?)
     }
 }
 
 impl Ticket {
     /// The event id this ticket claims.
     pub fn event_id(&self) -> &str {
-        &self.event_id
+        &self.key.event_id
     }
 
-    /// Marks the event processed at `now_ms`; with `sync = "always"` it is on disk when
-    /// this returns.
+    /// Whether the claim was made in the local fallback store.
+    pub fn used_fallback(&self) -> bool {
+        self.fallback
+    }
+
+    /// Marks the event processed at `now_ms`; with `sync = "always"` (sled) it is on
+    /// disk when this returns.
     pub async fn commit(mut self, now_ms: u64) -> Result<(), StoreError> {
         let Some(store) = self.store.take() else {
             return Ok(());
         };
-        let done = Record {
-            state: State::Processed { at_ms: now_ms },
-            event_id: self.event_id.clone(),
-        }
-        .encode();
-        let written = store.inner.db.transaction(|tx| {
-            for key in &self.keys {
-                tx.insert(key.as_slice(), done.as_slice())?;
-            }
-            Ok::<_, ConflictableTransactionError<record::Damaged>>(())
-        });
+        let committed = store
+            .backend_of(self.fallback)
+            .commit(&self.key, self.token, now_ms)
+            .await;
         store.inner.changed.notify_waiters();
-        store.note(written.map_err(StoreError::from))?;
-
-        if store.inner.sync == SyncMode::Always {
-            store.flush().await?;
+        if self.fallback {
+            committed
+        } else {
+            store.note(committed)
         }
-        Ok(())
     }
 
     /// Gives the claim up, so a retry can deliver the event.
-    pub fn release(mut self) -> Result<(), StoreError> {
-        match self.store.take() {
-            Some(store) => release(&store, &self.keys, self.token),
-            None => Ok(()),
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        let Some(store) = self.store.take() else {
+            return Ok(());
+        };
+        let released = store
+            .backend_of(self.fallback)
+            .release(&self.key, self.token)
+            .await;
+        store.inner.changed.notify_waiters();
+        if self.fallback {
+            released
+        } else {
+            store.note(released)
         }
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Some(store) = self.store.take() {
-            if let Err(error) = release(&store, &self.keys, self.token) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (key, token, fallback) = (self.key.clone(), self.token, self.fallback);
+        runtime.spawn(async move {
+            let ticket = Ticket { store: Some(store), key, token, fallback };
+            if let Err(error) = ticket.release().await {
                 tracing::warn!(%error, "could not release an abandoned claim; its lease will lapse");
             }
-        }
+        });
     }
-}
-
-/// Deletes the claims that are still ours; a lapsed claim re-taken by someone else, or a
-/// processed mark, is left alone.
-fn release(store: &Store, keys: &[Vec<u8>; 2], token: u64) -> Result<(), StoreError> {
-    let result = store.inner.db.transaction(|tx| {
-        for key in keys {
-            let Some(value) = tx.get(key)? else { continue };
-            let ours = matches!(
-                Record::decode(&value).map(|r| r.state),
-                Ok(State::Claimed { token: t, .. }) if t == token
-            );
-            if ours {
-                tx.remove(key.as_slice())?;
-            }
-        }
-        Ok::<_, ConflictableTransactionError<record::Damaged>>(())
-    });
-    store.inner.changed.notify_waiters();
-    store.note(result.map_err(StoreError::from))
 }
 
 /// The store once it is open. The proxy starts without it when the directory cannot be

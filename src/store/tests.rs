@@ -1,13 +1,15 @@
 //! Unit tests of the replay store on a temporary sled directory.
 
 use super::*;
+use crate::config::StoreBackend;
 
-const HOUR: Duration = Duration::from_secs(3600);
+const HOUR_MS: u64 = 3_600_000;
 
 fn config(dir: &std::path::Path) -> StoreConfig {
     StoreConfig {
+        backend: StoreBackend::Sled,
         path: dir.join("store"),
-        retention: HOUR,
+        retention: Duration::from_millis(HOUR_MS),
         sync: SyncMode::Always,
         lease: Duration::from_secs(60),
         sweep_interval: Duration::from_secs(60),
@@ -28,37 +30,42 @@ fn duplicate_of(claim: Claim) -> String {
     }
 }
 
+async fn claim(store: &Store, route: &str, id: &str, digest: &[u8], now_ms: u64) -> Claim {
+    store.claim(route, id, digest, now_ms).await.unwrap()
+}
+
 #[tokio::test]
 async fn only_a_commit_makes_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();
 
-    let ticket = granted(store.claim("aj", "e1", b"d1", 1_000).unwrap());
+    let ticket = granted(claim(&store, "aj", "e1", b"d1", 1_000).await);
     assert!(matches!(
-        store.claim("aj", "e1", b"d2", 1_001).unwrap(),
+        claim(&store, "aj", "e1", b"d2", 1_001).await,
         Claim::InFlight
     ));
     // Same digest under another id (an exact replay with a changed header): in flight too.
     assert!(matches!(
-        store.claim("aj", "other", b"d1", 1_001).unwrap(),
+        claim(&store, "aj", "other", b"d1", 1_001).await,
         Claim::InFlight
     ));
 
-    ticket.release().unwrap();
-    let ticket = granted(store.claim("aj", "e1", b"d2", 1_002).unwrap());
+    ticket.release().await.unwrap();
+    let ticket = granted(claim(&store, "aj", "e1", b"d2", 1_002).await);
     ticket.commit(1_003).await.unwrap();
 
     assert_eq!(
-        duplicate_of(store.claim("aj", "e1", b"d9", 1_004).unwrap()),
+        duplicate_of(claim(&store, "aj", "e1", b"d9", 1_004).await),
         "e1"
     );
     assert_eq!(
-        duplicate_of(store.claim("aj", "changed-id", b"d2", 1_004).unwrap()),
+        duplicate_of(claim(&store, "aj", "changed-id", b"d2", 1_004).await),
         "e1"
     );
     // Routes are separate namespaces.
-    granted(store.claim("other", "e1", b"d2", 1_004).unwrap())
+    granted(claim(&store, "other", "e1", b"d2", 1_004).await)
         .release()
+        .await
         .unwrap();
 }
 
@@ -66,35 +73,37 @@ async fn only_a_commit_makes_a_duplicate() {
 async fn a_lapsed_lease_lets_the_retry_through() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();
-    let first = granted(store.claim("aj", "e1", b"d1", 0).unwrap());
+    let first = granted(claim(&store, "aj", "e1", b"d1", 0).await);
     std::mem::forget(first); // the holder "crashed": no release, no drop
     assert!(matches!(
-        store.claim("aj", "e1", b"d1", 59_999).unwrap(),
+        claim(&store, "aj", "e1", b"d1", 59_999).await,
         Claim::InFlight
     ));
-    granted(store.claim("aj", "e1", b"d1", 60_000).unwrap());
+    granted(claim(&store, "aj", "e1", b"d1", 60_000).await);
 }
 
 #[tokio::test]
 async fn dropping_a_ticket_releases_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();
-    drop(granted(store.claim("aj", "e1", b"d1", 0).unwrap()));
-    granted(store.claim("aj", "e1", b"d1", 1).unwrap());
+    drop(granted(claim(&store, "aj", "e1", b"d1", 0).await));
+    // The release runs in the background: the claim is free once it has run.
+    let again = store.claim_or_wait("aj", "e1", b"d1", Duration::from_secs(2), || 1);
+    granted(again.await.unwrap());
 }
 
 #[tokio::test]
 async fn a_stale_release_does_not_remove_a_newer_claim() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();
-    let old = granted(store.claim("aj", "e1", b"d1", 0).unwrap());
-    let new = granted(store.claim("aj", "e1", b"d1", 60_000).unwrap());
-    old.release().unwrap();
+    let old = granted(claim(&store, "aj", "e1", b"d1", 0).await);
+    let new = granted(claim(&store, "aj", "e1", b"d1", 60_000).await);
+    old.release().await.unwrap();
     assert!(matches!(
-        store.claim("aj", "e1", b"d1", 60_001).unwrap(),
+        claim(&store, "aj", "e1", b"d1", 60_001).await,
         Claim::InFlight
     ));
-    new.release().unwrap();
+    new.release().await.unwrap();
 }
 
 #[tokio::test]
@@ -102,57 +111,46 @@ async fn processed_marks_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(&config(dir.path())).unwrap();
-        granted(store.claim("aj", "e1", b"d1", 0).unwrap())
+        granted(claim(&store, "aj", "e1", b"d1", 0).await)
             .commit(1)
             .await
             .unwrap();
     }
     let store = Store::open(&config(dir.path())).unwrap();
-    assert_eq!(
-        duplicate_of(store.claim("aj", "e1", b"x", 2).unwrap()),
-        "e1"
-    );
+    assert_eq!(duplicate_of(claim(&store, "aj", "e1", b"x", 2).await), "e1");
 }
 
 #[tokio::test]
 async fn sweep_removes_only_expired_records() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();
-    granted(store.claim("aj", "old", b"d-old", 0).unwrap())
+    granted(claim(&store, "aj", "old", b"d-old", 0).await)
         .commit(0)
         .await
         .unwrap();
-    granted(store.claim("aj", "new", b"d-new", 0).unwrap())
-        .commit(HOUR.as_millis() as u64)
+    granted(claim(&store, "aj", "new", b"d-new", 0).await)
+        .commit(HOUR_MS)
         .await
         .unwrap();
-    assert_eq!(store.len(), 4);
 
-    let report = store.sweep(HOUR.as_millis() as u64 + 1).unwrap();
+    let report = store.sweep(HOUR_MS + 1).await.unwrap();
     assert_eq!(
         report,
         SweepReport {
             scanned: 4,
-            removed: 2
+            removed: 2,
+            entries: Some(2)
         }
     );
-    granted(
-        store
-            .claim("aj", "old", b"d-old", HOUR.as_millis() as u64 + 2)
-            .unwrap(),
-    );
-    duplicate_of(
-        store
-            .claim("aj", "new", b"zz", HOUR.as_millis() as u64 + 2)
-            .unwrap(),
-    );
+    granted(claim(&store, "aj", "old", b"d-old", HOUR_MS + 2).await);
+    duplicate_of(claim(&store, "aj", "new", b"zz", HOUR_MS + 2).await);
 }
 
 #[tokio::test]
 async fn a_waiting_copy_learns_the_first_ones_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();
-    let first = granted(store.claim("aj", "e1", b"d1", now_ms()).unwrap());
+    let first = granted(claim(&store, "aj", "e1", b"d1", now_ms()).await);
 
     let waiter = {
         let store = store.clone();
@@ -176,7 +174,7 @@ async fn a_waiting_copy_learns_the_first_ones_outcome() {
 async fn a_waiting_copy_gives_up_after_its_wait() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();
-    let _first = granted(store.claim("aj", "e1", b"d1", now_ms()).unwrap());
+    let _first = granted(claim(&store, "aj", "e1", b"d1", now_ms()).await);
     let answer = store
         .claim_or_wait("aj", "e1", b"d1", Duration::from_millis(100), now_ms)
         .await;

@@ -11,6 +11,7 @@ pub mod aj;
 pub mod faults;
 pub mod proxy;
 pub mod raw;
+pub mod redis;
 pub mod spawned;
 pub mod upstream;
 

@@ -34,6 +34,12 @@ impl Spawned {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Kills it with SIGKILL: no chance to flush or release anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn terminate(&self) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
