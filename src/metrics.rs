@@ -87,7 +87,10 @@ impl Metrics {
             requests: register(
                 r,
                 IntCounterVec::new(
-                    Opts::new("hookwarden_requests_total", "Requests answered, by route and outcome."),
+                    Opts::new(
+                        "hookwarden_requests_total",
+                        "Requests answered, by route and outcome.",
+                    ),
                     &["route", "outcome"],
                 ),
             ),
@@ -154,11 +157,17 @@ impl Metrics {
             ),
             store_disk_bytes: register(
                 r,
-                IntGauge::new("hookwarden_store_disk_bytes", "Size of the replay store on disk."),
+                IntGauge::new(
+                    "hookwarden_store_disk_bytes",
+                    "Size of the replay store on disk.",
+                ),
             ),
             store_sweeps: register(
                 r,
-                IntCounter::new("hookwarden_store_sweeps_total", "Sweeps of expired records run."),
+                IntCounter::new(
+                    "hookwarden_store_sweeps_total",
+                    "Sweeps of expired records run.",
+                ),
             ),
             store_swept_records: register(
                 r,
@@ -170,7 +179,10 @@ impl Metrics {
             store_errors: register(
                 r,
                 IntCounterVec::new(
-                    Opts::new("hookwarden_store_errors_total", "Failed replay store operations."),
+                    Opts::new(
+                        "hookwarden_store_errors_total",
+                        "Failed replay store operations.",
+                    ),
                     &["operation"],
                 ),
             ),
@@ -186,7 +198,7 @@ impl Metrics {
                 Histogram::with_opts(
                     HistogramOpts::new(
                         "hookwarden_store_commit_duration_seconds",
-                        "Time to record a processed event, including the flush when sync is always.",
+                        "Time to record a processed event, flush included when sync is always.",
                     )
                     .buckets(latency),
                 ),

@@ -101,7 +101,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     reload_secrets(config.clone(), metrics);
     watch_phases(&server, store, in_flight, running, grace);
 
-    tracing::info!(%listen, %admin_listen, routes = config.load().routes.len(), "hookwarden starting");
+    let routes = config.load().routes.len();
+    tracing::info!(%listen, %admin_listen, routes, "hookwarden starting");
     server.run_forever();
 }
 
@@ -160,7 +161,8 @@ fn open_store(
                     metrics.store_error("open");
                     failures += 1;
                     if failures % 30 == 0 {
-                        tracing::warn!(%error, path, failures, "still cannot open the replay store");
+                        let message = "still cannot open the replay store";
+                        tracing::warn!(%error, path, failures, message);
                     }
                 }
             }
@@ -230,7 +232,8 @@ fn reload_secrets(config: Arc<ArcSwap<Config>>, metrics: Arc<Metrics>) {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(route = %route.name, %error, "cannot re-read a secret; keeping the old one");
+                    let route = &route.name;
+                    tracing::warn!(route, %error, "cannot re-read a secret; keeping the old one");
                 }
             }
         }

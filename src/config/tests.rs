@@ -99,7 +99,8 @@ fn defaults_are_filled_in() {
 
 #[test]
 fn parse_errors_do_not_repeat_the_offending_text() {
-    let text = "[server]\nlisten = \"127.0.0.1:1\"\nsecret_value = \"hunter2-hunter2-hunter2-hunter2-xx\"\n";
+    let text = "[server]\nlisten = \"127.0.0.1:1\"\n\
+                secret_value = \"hunter2-hunter2-hunter2-hunter2-xx\"\n";
     let e = Config::parse(text, "inline").unwrap_err().to_string();
     assert!(e.contains("line 3"), "{e}");
     assert!(e.contains("unknown field"), "{e}");

@@ -1,7 +1,7 @@
 //! The request path: pingora hooks that verify, de-duplicate and forward each webhook.
 //!
 //! ```text
-//! request_filter ─► route? ─► POST? ─► read body ─► verify ─► claim ─► forward ─► commit
+//! request_filter ─► route? ─► POST? ─► body ─► verify ─► claim ─► forward ─► commit
 //!                     │ no                                     │ dup      │ not 2xx: release
 //!                     ▼                                        ▼          ▼
 //!             404, or pingora's own proxying       already_processed   app's answer relayed
@@ -212,7 +212,8 @@ impl Hookwarden {
                 if let Some(ticket) = ticket {
                     self.release(ticket, route).await;
                 }
-                tracing::warn!(route = %route.name, outcome = outcome.label(), "app did not answer");
+                let label = outcome.label();
+                tracing::warn!(route = %route.name, outcome = label, "app did not answer");
                 return refuse(session, outcome).await;
             }
         };
@@ -229,7 +230,8 @@ impl Hookwarden {
                     .observe(started.elapsed().as_secs_f64());
                 if let Err(error) = committed {
                     metrics.store_error("commit");
-                    tracing::warn!(route = %route.name, %error, "could not record a processed event");
+                    let route = route.name.as_str();
+                    tracing::warn!(route, %error, "could not record a processed event");
                     return refuse(session, Outcome::StoreUnavailable).await;
                 }
             }
@@ -303,7 +305,8 @@ impl Hookwarden {
     async fn release(&self, ticket: store::Ticket, route: &Route) {
         if let Err(error) = ticket.release().await {
             self.shared.metrics.store_error("release");
-            tracing::warn!(route = %route.name, %error, "could not release a claim; its lease will lapse");
+            let route = &route.name;
+            tracing::warn!(route, %error, "could not release a claim; its lease will lapse");
         }
     }
 

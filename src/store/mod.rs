@@ -383,9 +383,15 @@ impl Drop for Ticket {
         };
         let (key, token, fallback) = (self.key.clone(), self.token, self.fallback);
         runtime.spawn(async move {
-            let ticket = Ticket { store: Some(store), key, token, fallback };
+            let ticket = Ticket {
+                store: Some(store),
+                key,
+                token,
+                fallback,
+            };
             if let Err(error) = ticket.release().await {
-                tracing::warn!(%error, "could not release an abandoned claim; its lease will lapse");
+                let message = "could not release an abandoned claim; its lease will lapse";
+                tracing::warn!(%error, message);
             }
         });
     }

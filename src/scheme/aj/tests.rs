@@ -9,7 +9,10 @@ use time::macros::datetime;
 
 const SECRET: &str = "test-secret-0123456789abcdef0123456789";
 const TS: &str = "2024-01-15T10:30:00Z";
-const BODY: &str = r#"{"event":"status_change","from":"operational","to":"degraded","changed_at":"2024-01-15T10:30:00Z","reason":"High latency detected"}"#;
+const BODY: &str = concat!(
+    r#"{"event":"status_change","from":"operational","to":"degraded","#,
+    r#""changed_at":"2024-01-15T10:30:00Z","reason":"High latency detected"}"#
+);
 const VECTOR: &str = "sha256=4b8875aa30d2578476badcb05290f0148a0cf8d8bd2b52fc3cede8eabd8f77e1";
 const NOW: OffsetDateTime = datetime!(2024-01-15 10:31:00 UTC);
 const FIVE_MINUTES: Duration = Duration::from_secs(300);
