@@ -157,6 +157,25 @@ the endpoint removal). */}}
 {{- printf "%s/%s/%s" (trimSuffix "/" $root.Values.secrets.mountPath) (include "hookwarden.secretNameOf" (list $entry $root)) $entry.key }}
 {{- end }}
 
+{{/* "true" when the replay store is on Redis (store.backend "redis"). */}}
+{{- define "hookwarden.redisStore" -}}
+{{- if eq (.Values.store.backend | default "sled") "redis" }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the pod needs the store volume: the sled store, or Redis's local fallback. */}}
+{{- define "hookwarden.localStore" -}}
+{{- if not (include "hookwarden.redisStore" .) }}true
+{{- else if eq .Values.store.redis.onUnavailable "local" }}true
+{{- end }}
+{{- end }}
+
+{{/* The Redis URL's Secret and key, as a route secret entry (for secretNameOf, secretFile). */}}
+{{- define "hookwarden.redisUrlEntry" -}}
+{{- $r := .Values.store.redis }}
+{{- $name := required "store.redis.existingSecret is required with store.backend=redis: the Secret holding the Redis URL (kubectl create secret generic <name> --from-literal=url=redis://...)" $r.existingSecret }}
+{{- dict "key" (required "store.redis.urlKey is required with store.backend=redis" $r.urlKey) "secretName" $name | toJson }}
+{{- end }}
+
 {{/* The "secrets = [...]" line of one route. */}}
 {{- define "hookwarden.routeSecrets" -}}
 {{- $route := index . 0 }}
@@ -196,7 +215,17 @@ url = {{ printf "http://127.0.0.1:%d" (int $v.app.port) | toJson }}
 timeout_seconds = {{ int64 $c.upstream.timeoutSeconds }}
 
 [store]
+{{- if include "hookwarden.redisStore" . }}
+{{- $r := $v.store.redis }}
+backend = "redis"
+redis_url = { file = {{ include "hookwarden.secretFile" (list (include "hookwarden.redisUrlEntry" . | fromJson) .) | toJson }} }
+redis_prefix = {{ $r.prefix | toJson }}
+redis_timeout_ms = {{ int64 $r.timeoutMs }}
+on_unavailable = {{ $r.onUnavailable | toJson }}
+{{- end }}
+{{- if include "hookwarden.localStore" . }}
 path = {{ printf "%s/store" (trimSuffix "/" $v.store.mountPath) | toJson }}
+{{- end }}
 retention_seconds = {{ int64 $c.store.retentionSeconds }}
 sync = {{ $c.store.sync | toJson }}
 {{- if not (kindIs "invalid" $c.store.leaseSeconds) }}
@@ -222,7 +251,13 @@ max_body_bytes = {{ int64 .maxBodyBytes }}
 {{- fail (printf "app.port (%d), proxy.port (%d) and proxy.adminPort (%d) must all differ" (int $v.app.port) (int $v.proxy.port) (int $v.proxy.adminPort)) }}
 {{- end }}
 {{- if and $v.store.persistence.enabled (gt (int $v.deployment.replicaCount) 1) }}
-{{- fail "store.persistence.enabled allows one replica only: pods cannot share one replay store" }}
+{{- fail "store.persistence.enabled allows one replica only: pods cannot share one sled store (for several replicas use the emptyDir, or store.backend=redis)" }}
+{{- end }}
+{{- if include "hookwarden.redisStore" . }}
+{{- $_ := include "hookwarden.redisUrlEntry" . }}
+{{- if and $v.store.persistence.enabled (not (include "hookwarden.localStore" .)) }}
+{{- fail "store.persistence.enabled has no use with store.backend=redis and store.redis.onUnavailable=refuse: there is no local store to keep (set onUnavailable=local for a fallback store on the PVC, or turn persistence off)" }}
+{{- end }}
 {{- end }}
 {{- range $v.config.routes }}
 {{- range .secrets }}
@@ -308,21 +343,41 @@ It needs the volumes of "hookwarden.volumes".
     - name: hookwarden-secrets
       mountPath: {{ .Values.secrets.mountPath }}
       readOnly: true
+    {{- if include "hookwarden.localStore" . }}
     - name: hookwarden-store
       mountPath: {{ .Values.store.mountPath }}
+    {{- end }}
     - name: hookwarden-tmp
       mountPath: /tmp
 {{- end }}
 
-{{/* The projected volume of every Secret the routes use, one folder per Secret, no subPath. */}}
+{{/*
+The projected volume of the Secrets the sidecar reads, one folder per Secret, no subPath:
+the routes' secrets and, with store.backend "redis", the Redis URL.
+*/}}
 {{- define "hookwarden.secretsVolume" -}}
+{{- include "hookwarden.projectedSecrets" (list . true) }}
+{{- end }}
+
+{{/* The same volume with the routes' secrets only (the `helm test` pods need no Redis URL). */}}
+{{- define "hookwarden.routeSecretsVolume" -}}
+{{- include "hookwarden.projectedSecrets" (list . false) }}
+{{- end }}
+
+{{- define "hookwarden.projectedSecrets" -}}
+{{- $root := index . 0 }}
+{{- $entries := list }}
+{{- range $root.Values.config.routes }}
+{{- $entries = concat $entries .secrets }}
+{{- end }}
+{{- if and (index . 1) (include "hookwarden.redisStore" $root) }}
+{{- $entries = append $entries (include "hookwarden.redisUrlEntry" $root | fromJson) }}
+{{- end }}
 {{- $bySecret := dict }}
-{{- range .Values.config.routes }}
-{{- range .secrets }}
-{{- $name := include "hookwarden.secretNameOf" (list . $) }}
+{{- range $entries }}
+{{- $name := include "hookwarden.secretNameOf" (list . $root) }}
 {{- $keys := get $bySecret $name | default (list) }}
 {{- $_ := set $bySecret $name (append $keys .key | uniq) }}
-{{- end }}
 {{- end -}}
 - name: hookwarden-secrets
   projected:
@@ -345,6 +400,7 @@ It needs the volumes of "hookwarden.volumes".
   configMap:
     name: {{ include "hookwarden.fullname" . }}
 {{ include "hookwarden.secretsVolume" . }}
+{{- if include "hookwarden.localStore" . }}
 - name: hookwarden-store
   {{- if $s.persistence.enabled }}
   persistentVolumeClaim:
@@ -356,6 +412,7 @@ It needs the volumes of "hookwarden.volumes".
     {{- end }}
     sizeLimit: {{ $s.emptyDir.sizeLimit }}
   {{- end }}
+{{- end }}
 - name: hookwarden-tmp
   emptyDir:
     medium: Memory

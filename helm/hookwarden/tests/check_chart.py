@@ -55,6 +55,8 @@ IMAGE_CONFIG_PATH = "/etc/hookwarden/hookwarden.toml"
 # Kinds kubernetes-validate has no schema for (CRDs); checked by assertions instead.
 CRD_KINDS = {"ServiceMonitor"}
 TEST_SECRET_BYTES = b"chart-check-secret-0123456789abcdefghijklmnop\n"
+# Stand-in for the Redis URL file (store.backend=redis): `hookwarden check` parses it.
+TEST_REDIS_URL_BYTES = b"redis://:chart-check-password@redis.hookwarden-ci.svc:6379/0\n"
 
 
 class CheckFailed(Exception):
@@ -470,9 +472,14 @@ def assert_config_consistent(docs: list[dict], values: dict) -> None:
         if cm["metadata"]["name"] == cm_name and "hookwarden.toml" in cm["data"]
     ]:
         raise CheckFailed(f"the config volume's ConfigMap {cm_name} is not rendered")
-    store_mount = mounts["hookwarden-store"]["mountPath"].rstrip("/") + "/"
-    if not cfg["store"]["path"].startswith(store_mount):
-        raise CheckFailed(f"store path {cfg['store']['path']} is not on the store volume")
+    if uses_local_store(values):
+        if "hookwarden-store" not in mounts:
+            raise CheckFailed("the sled store's volume is not mounted")
+        store_mount = mounts["hookwarden-store"]["mountPath"].rstrip("/") + "/"
+        if not cfg["store"].get("path", "").startswith(store_mount):
+            raise CheckFailed(f"store path {cfg['store'].get('path')} is not on the store volume")
+    elif "path" in cfg["store"]:
+        raise CheckFailed("a Redis store without a local fallback has a path, but no volume")
     # Every secret file exists in the projected volume, whole-directory mounted.
     secret_mount = mounts["hookwarden-secrets"]["mountPath"].rstrip("/") + "/"
     projected = {
@@ -486,6 +493,9 @@ def assert_config_consistent(docs: list[dict], values: dict) -> None:
                 raise CheckFailed(
                     f"route {route['name']}: {source['file']} is in no mounted Secret"
                 )
+    url = cfg["store"].get("redis_url")
+    if isinstance(url, dict) and "file" in url and url["file"] not in projected:
+        raise CheckFailed(f"[store] redis_url {url['file']} is in no mounted Secret")
     names = [r["name"] for r in values["config"]["routes"]]
     if [r["name"] for r in cfg["routes"]] != names:
         raise CheckFailed("rendered routes differ from config.routes")
@@ -499,10 +509,33 @@ def assert_no_subpath(docs: list[dict], values: dict) -> None:
                     raise CheckFailed(f"{owner} {c['name']} mounts {m['name']} with subPath")
 
 
+def uses_redis(values: dict) -> bool:
+    return values["store"].get("backend", "sled") == "redis"
+
+
+def uses_local_store(values: dict) -> bool:
+    """sled, or Redis with the onUnavailable=local fallback: the pod needs a store volume."""
+    return not uses_redis(values) or values["store"]["redis"]["onUnavailable"] == "local"
+
+
 def assert_store_volume(docs: list[dict], values: dict) -> None:
     dep, spec = workload(docs)
-    vol = {v["name"]: v for v in spec["volumes"]}["hookwarden-store"]
     persistence = values["store"]["persistence"]
+    if not uses_local_store(values):
+        mounted = [
+            m["name"]
+            for c in containers_of(spec)
+            for m in c.get("volumeMounts", [])
+            if m["name"] == "hookwarden-store"
+        ]
+        if "hookwarden-store" in {v["name"] for v in spec["volumes"]} or mounted:
+            raise CheckFailed("a Redis store without a local fallback still gets a store volume")
+        if of_kind(docs, "PersistentVolumeClaim"):
+            raise CheckFailed("a PVC is rendered for a Redis store without a local fallback")
+        return
+    vol = {v["name"]: v for v in spec["volumes"]}.get("hookwarden-store")
+    if vol is None:
+        raise CheckFailed("the local store has no hookwarden-store volume")
     if persistence["enabled"]:
         claim = vol.get("persistentVolumeClaim", {}).get("claimName")
         pvcs = [p["metadata"]["name"] for p in of_kind(docs, "PersistentVolumeClaim")]
@@ -515,6 +548,53 @@ def assert_store_volume(docs: list[dict], values: dict) -> None:
             raise CheckFailed("the store emptyDir has no sizeLimit")
         if of_kind(docs, "PersistentVolumeClaim"):
             raise CheckFailed("a PVC is rendered although persistence is off")
+
+
+def assert_store_backend(docs: list[dict], values: dict) -> None:
+    """The config names the chosen backend and its settings; a Redis URL is read from the
+    file of the named Secret's key (never inline: it may hold a password), and the `helm test`
+    pods do not mount it."""
+    _, spec = workload(docs)
+    _, cfg = config_of(docs)
+    store = cfg["store"]
+    if not uses_redis(values):
+        redis_keys = sorted(k for k in store if k.startswith("redis_") or k == "on_unavailable")
+        if store.get("backend", "sled") != "sled" or redis_keys:
+            raise CheckFailed(f"store.backend is sled but the config has {redis_keys or 'backend'}")
+        return
+    r = values["store"]["redis"]
+    if store.get("backend") != "redis":
+        raise CheckFailed(f"store.backend is redis but the config has {store.get('backend')!r}")
+    url = store.get("redis_url")
+    if not isinstance(url, dict) or set(url) != {"file"}:
+        raise CheckFailed("[store] redis_url is not read from a file (a URL may hold a password)")
+    secrets_mount = next(
+        m["mountPath"]
+        for m in hookwarden_container(spec)["volumeMounts"]
+        if m["name"] == "hookwarden-secrets"
+    )
+    want = f"{secrets_mount.rstrip('/')}/{r['existingSecret']}/{r['urlKey']}"
+    if url["file"] != want:
+        raise CheckFailed(f"[store] redis_url file {url['file']} is not {want}")
+    for key, expected in (
+        ("redis_prefix", r["prefix"]),
+        ("redis_timeout_ms", r["timeoutMs"]),
+        ("on_unavailable", r["onUnavailable"]),
+    ):
+        if store.get(key) != expected:
+            raise CheckFailed(f"[store] {key} = {store.get(key)!r}, values say {expected!r}")
+    url_item = (r["existingSecret"], r["urlKey"])
+    route_items = {
+        (s.get("secretName") or values["secrets"]["existingSecret"], s["key"])
+        for route in values["config"]["routes"]
+        for s in route["secrets"]
+    }
+    for pod in of_kind(docs, "Pod"):
+        for vol in pod["spec"].get("volumes", []):
+            for src in vol.get("projected", {}).get("sources", []):
+                items = {(src["secret"]["name"], i["key"]) for i in src["secret"]["items"]}
+                if url_item in items and url_item not in route_items:
+                    raise CheckFailed(f"test pod {pod['metadata']['name']} mounts the Redis URL")
 
 
 def assert_shutdown(docs: list[dict], values: dict, kube_version: str) -> None:
@@ -652,6 +732,7 @@ MANIFEST_ASSERTIONS: list[tuple[str, Callable[[list[dict], dict], Any]]] = [
     ("config-consistent", assert_config_consistent),
     ("no-subpath", assert_no_subpath),
     ("store-volume", assert_store_volume),
+    ("store-backend", assert_store_backend),
     ("resources", assert_resources),
     ("checksum-is-config-digest", assert_checksum_matches),
     ("test-pods", assert_test_pods),
@@ -697,10 +778,15 @@ class Hookwarden:
         root = self.workdir / f"check-{self.count}"
         notes = []
         prefix = mount_path.rstrip("/") + "/"
+        try:
+            redis_url = tomllib.loads(text).get("store", {}).get("redis_url")
+        except tomllib.TOMLDecodeError:
+            redis_url = None  # hookwarden check reports it
+        url_file = redis_url.get("file") if isinstance(redis_url, dict) else None
         for match in set(re.findall(r'file = "(' + re.escape(prefix) + r'[^"]+)"', text)):
             local = root / "secrets" / match[len(prefix) :]
             local.parent.mkdir(parents=True, exist_ok=True)
-            local.write_bytes(TEST_SECRET_BYTES)
+            local.write_bytes(TEST_REDIS_URL_BYTES if match == url_file else TEST_SECRET_BYTES)
         text = text.replace(f'"{prefix}', f'"{root}/secrets/')
         if not self.knows_admin_listen:
             text = re.sub(r"(?m)^admin_listen = .*\n", "", text)
@@ -801,6 +887,13 @@ def assert_checksum_follows(values: dict, chart: helm.Chart) -> None:
             "key", "rotated-key"
         ),
     }
+    if uses_redis(merged):
+        changes["store.redis.prefix"] = lambda v: v["store"]["redis"].__setitem__(
+            "prefix", v["store"]["redis"]["prefix"] + "-next"
+        )
+        changes["store.redis.urlKey"] = lambda v: v["store"]["redis"].__setitem__(
+            "urlKey", "rotated-url"
+        )
     for what, change in changes.items():
         v = copy.deepcopy(merged)
         change(v)
@@ -916,11 +1009,74 @@ def mutations(
     ]
 
 
-def run_mutations(chart: helm.Chart, values: dict, workdir: Path) -> Outcome:
-    out = Outcome("mutations")
+def redis_mutations(
+    docs: list[dict], values: dict, workdir: Path
+) -> list[tuple[str, Callable[[list[dict]], None], Callable]]:
+    """Breaks a store.backend=redis rendering (without the local fallback)."""
+    r = values["store"]["redis"]
+
+    def dep_spec(d):
+        return one(d, "Deployment")["spec"]["template"]["spec"]
+
+    def edit_config(d, fn):
+        for cm in of_kind(d, "ConfigMap"):
+            if "hookwarden.toml" in cm["data"]:
+                cm["data"]["hookwarden.toml"] = fn(cm["data"]["hookwarden.toml"])
+
+    def inline_url(d):
+        edit_config(
+            d,
+            lambda t: re.sub(
+                r"(?m)^redis_url = .*$", 'redis_url = "redis://:hunter2@redis:6379/0"', t
+            ),
+        )
+
+    def sled_config(d):
+        edit_config(d, lambda t: t.replace('backend = "redis"', 'backend = "sled"'))
+
+    def url_not_mounted(d):
+        for vol in dep_spec(d)["volumes"]:
+            if vol["name"] == "hookwarden-secrets":
+                vol["projected"]["sources"] = [
+                    src
+                    for src in vol["projected"]["sources"]
+                    if src["secret"]["name"] != r["existingSecret"]
+                ]
+
+    def unused_store_volume(d):
+        dep_spec(d)["volumes"].append(
+            {"name": "hookwarden-store", "emptyDir": {"sizeLimit": "1Mi"}}
+        )
+
+    def url_in_test_pod(d):
+        pod = next(p for p in of_kind(d, "Pod") if p["metadata"]["name"].endswith("-signed"))
+        sidecar_volume = next(
+            v for v in dep_spec(d)["volumes"] if v["name"] == "hookwarden-secrets"
+        )
+        pod["spec"]["volumes"] = [
+            v for v in pod["spec"]["volumes"] if v["name"] != "hookwarden-secrets"
+        ] + [copy.deepcopy(sidecar_volume)]
+
+    return [
+        ("store-backend", inline_url, assert_store_backend),
+        ("store-backend", sled_config, assert_store_backend),
+        ("store-backend", url_in_test_pod, assert_store_backend),
+        ("config-consistent", url_not_mounted, assert_config_consistent),
+        ("store-volume", unused_store_volume, assert_store_volume),
+    ]
+
+
+def run_mutations(
+    chart: helm.Chart,
+    values: dict,
+    workdir: Path,
+    factory: Callable[..., list] = mutations,
+    name: str = "mutations",
+) -> Outcome:
+    out = Outcome(name)
     merged = chart.merge_values(values)
     docs = manifests_of(render(chart, values, NEWEST_KUBE))
-    for check, mutate, assertion in mutations(docs, merged, workdir):
+    for check, mutate, assertion in factory(docs, merged, workdir):
         broken = copy.deepcopy(docs)
         mutate(broken)
 
@@ -1240,7 +1396,16 @@ def main() -> int:
 
                 print("\nassertions against manifests broken on purpose:")
                 defaults = yaml.safe_load((CHART_DIR / "ci" / "classic.yaml").read_text())
-                p, fl = report([run_mutations(chart, defaults, work)], args.verbose)
+                redis = yaml.safe_load((CHART_DIR / "ci" / "redis-store.yaml").read_text())
+                p, fl = report(
+                    [
+                        run_mutations(chart, defaults, work),
+                        run_mutations(
+                            chart, redis, work, redis_mutations, "mutations (Redis store)"
+                        ),
+                    ],
+                    args.verbose,
+                )
                 all_passed, all_failed = all_passed + p, all_failed + fl
 
         if not args.only:
