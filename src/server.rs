@@ -169,14 +169,24 @@ fn open_store(
         };
 
         let mut next_sweep = tokio::time::Instant::now();
+        let mut was_healthy = true;
         loop {
+            // Log the changes only: a long outage is one warning, not one every probe.
+            let probed = store.probe().await;
+            let backend = store.backend();
+            match (&probed, was_healthy) {
+                (Err(error), true) => tracing::warn!(%error, backend, "replay store failing"),
+                (Ok(()), false) => tracing::info!(backend, "replay store healthy again"),
+                _ => {}
+            }
+            if probed.is_err() {
+                metrics.store_error("probe");
+            }
+            was_healthy = probed.is_ok();
             if tokio::time::Instant::now() >= next_sweep {
                 let swept = store.sweep(store::now_ms()).await;
                 measure_store(&store, &metrics, swept);
-                next_sweep += settings.sweep_interval;
-            } else if let Err(error) = store.probe().await {
-                metrics.store_error("probe");
-                tracing::warn!(%error, backend = store.backend(), "replay store is not answering");
+                next_sweep = tokio::time::Instant::now() + settings.sweep_interval;
             }
             tokio::time::sleep(PROBE_INTERVAL.min(settings.sweep_interval)).await;
         }

@@ -39,6 +39,9 @@ pub enum StoreError {
     /// Redis failed or could not be reached (the message never holds the URL).
     #[error("redis failure: {0}")]
     Redis(String),
+    /// The local store is being reopened after a disk error.
+    #[error("the replay store is being reopened after a disk error")]
+    Reopening,
 }
 
 /// What a claim is about: an event id and the digest that verified, on a route.
@@ -274,8 +277,12 @@ impl Store {
         self.inner.healthy.load(Ordering::Relaxed)
     }
 
+    /// Any failure makes the store unhealthy; only a probe, which writes, makes it healthy
+    /// again (a read that succeeds proves nothing about a full disk).
     fn note<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        self.inner.healthy.store(result.is_ok(), Ordering::Relaxed);
+        if result.is_err() {
+            self.inner.healthy.store(false, Ordering::Relaxed);
+        }
         result
     }
 
@@ -292,7 +299,8 @@ impl Store {
     /// Checks that the backend answers, for readiness.
     pub async fn probe(&self) -> Result<(), StoreError> {
         let probed = self.inner.primary.probe().await;
-        self.note(probed)
+        self.inner.healthy.store(probed.is_ok(), Ordering::Relaxed);
+        probed
     }
 
     /// Writes everything to disk.

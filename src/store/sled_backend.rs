@@ -2,7 +2,15 @@
 //!
 //! Claims and marks are written in sled transactions over two keys (event id and
 //! digest). A sweep walks the tree and removes what has expired. With
-//! `sync = "always"`, a commit returns only once sled has flushed it to disk.
+//! `sync = "always"`, a claim and a commit return only once sled has flushed them, so
+//! nothing is forwarded that the disk has not taken (a full or read-only disk is found
+//! before the app sees the event, not after).
+//!
+//! sled fails every operation once it has met an I/O error; the probe then reopens the
+//! database, so the store heals by itself when the disk does.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -17,9 +25,23 @@ const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// How often sled writes its log in the background, in milliseconds.
 const BACKGROUND_FLUSH_MS: u64 = 500;
 
+/// A tree apart from the records, for the probe's writes (sweeps never see them).
+const HEALTH_TREE: &[u8] = b"health";
+
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_BYTES)
+        .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+        .open()?;
+    Ok(db)
+}
+
 /// The sled backend.
 pub struct SledBackend {
-    db: sled::Db,
+    /// `None` while it is being reopened after an I/O error.
+    db: RwLock<Option<sled::Db>>,
+    path: PathBuf,
     sync: SyncMode,
     retention_ms: u64,
 }
@@ -35,21 +57,43 @@ impl From<TransactionError<record::Damaged>> for StoreError {
 
 impl SledBackend {
     /// Opens (or creates) the store directory.
-    pub fn open(
-        path: &std::path::Path,
-        sync: SyncMode,
-        retention_ms: u64,
-    ) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-            .open()?;
+    pub fn open(path: &Path, sync: SyncMode, retention_ms: u64) -> Result<Self, StoreError> {
+        let db = open_db(path)?;
         Ok(SledBackend {
-            db,
+            db: RwLock::new(Some(db)),
+            path: path.to_path_buf(),
             sync,
             retention_ms,
         })
+    }
+
+    /// A handle for one operation.
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        let guard = self
+            .db
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.clone().ok_or(StoreError::Reopening)
+    }
+
+    /// Closes the broken database and opens it again. sled holds a lock on the
+    /// directory, so the old handle must be gone first; operations meanwhile fail
+    /// with [`StoreError::Reopening`] (and the proxy answers 503).
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut guard = self
+            .db
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        drop(guard.take());
+        *guard = Some(open_db(&self.path)?);
+        Ok(())
+    }
+
+    async fn durable(&self, db: &sled::Db) -> Result<(), StoreError> {
+        if self.sync == SyncMode::Always {
+            db.flush_async().await?;
+        }
+        Ok(())
     }
 
     fn keys(key: &ClaimKey) -> [Vec<u8>; 2] {
@@ -83,7 +127,8 @@ impl Backend for SledBackend {
         }
         .encode();
 
-        let verdict = self.db.transaction(|tx| {
+        let db = self.db()?;
+        let verdict = db.transaction(|tx| {
             for k in &keys {
                 let Some(value) = tx.get(k)? else { continue };
                 let found = Record::decode(&value).map_err(ConflictableTransactionError::Abort)?;
@@ -107,6 +152,14 @@ impl Backend for SledBackend {
             }
             Ok(Verdict::Granted)
         })?;
+
+        if verdict == Verdict::Granted {
+            if let Err(error) = self.durable(&db).await {
+                // Not on disk: not ours either. Undo it, as far as sled still can.
+                let _ = self.release(key, token).await;
+                return Err(error);
+            }
+        }
         Ok(verdict)
     }
 
@@ -118,21 +171,19 @@ impl Backend for SledBackend {
         }
         .encode();
         // The app accepted the event: it is processed, whoever holds the claim now.
-        self.db.transaction(|tx| {
+        let db = self.db()?;
+        db.transaction(|tx| {
             for k in &keys {
                 tx.insert(k.as_slice(), done.as_slice())?;
             }
             Ok::<_, ConflictableTransactionError<record::Damaged>>(())
         })?;
-        if self.sync == SyncMode::Always {
-            self.db.flush_async().await?;
-        }
-        Ok(())
+        self.durable(&db).await
     }
 
     async fn release(&self, key: &ClaimKey, token: u64) -> Result<(), StoreError> {
         let keys = Self::keys(key);
-        self.db.transaction(|tx| {
+        self.db()?.transaction(|tx| {
             for k in &keys {
                 let Some(value) = tx.get(k)? else { continue };
                 let ours = matches!(
@@ -149,8 +200,9 @@ impl Backend for SledBackend {
     }
 
     async fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
+        let db = self.db()?;
         let mut report = SweepReport::default();
-        for entry in self.db.iter() {
+        for entry in db.iter() {
             let (k, value) = entry?;
             report.scanned += 1;
             let expired = Record::decode(&value)
@@ -158,28 +210,38 @@ impl Backend for SledBackend {
                 // A damaged record can never be read back; removing it is the only way on.
                 .unwrap_or(true);
             // Remove only if unchanged since we read it: a fresh claim may have replaced it.
-            let removed = expired
-                && self
-                    .db
-                    .compare_and_swap(&k, Some(value), None::<&[u8]>)?
-                    .is_ok();
+            let removed = expired && db.compare_and_swap(&k, Some(value), None::<&[u8]>)?.is_ok();
             report.removed += u64::from(removed);
         }
         report.entries = Some(report.scanned - report.removed);
         Ok(report)
     }
 
+    /// Writes and flushes a small record: only a write finds a full or read-only disk.
+    /// On failure, reopens the database for the next operation.
     async fn probe(&self) -> Result<(), StoreError> {
-        self.db.get(b"\0probe")?;
-        Ok(())
+        let written = async {
+            let db = self.db()?;
+            let health = db.open_tree(HEALTH_TREE)?;
+            health.insert(b"probe", &super::now_ms().to_be_bytes())?;
+            db.flush_async().await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if written.is_err() {
+            if let Err(error) = self.reopen() {
+                tracing::debug!(%error, "store not reopened yet");
+            }
+        }
+        written
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        self.db()?.flush_async().await?;
         Ok(())
     }
 
     fn disk_bytes(&self) -> Option<u64> {
-        self.db.size_on_disk().ok()
+        self.db().ok()?.size_on_disk().ok()
     }
 }
