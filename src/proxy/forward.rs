@@ -17,8 +17,10 @@ use pingora::ErrorType;
 
 use crate::outcome::Outcome;
 
-/// How long an idle connection to the app is kept for reuse.
-const POOL_IDLE: Duration = Duration::from_secs(60);
+/// How long an idle connection to the app is kept for reuse: below the 5 s keep-alive
+/// timeout common in app servers (Node.js, gunicorn), so the app rarely closes one under
+/// us just as we reuse it.
+const POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// The app's side: where it is, how long we wait for it, and pooled connections to it.
 pub struct Upstream {
