@@ -18,8 +18,9 @@ PROXY_ADDR=127.0.0.1:8080
 APP_ADDR=127.0.0.1:3000
 WEBHOOK_URL="http://$PROXY_ADDR/webhooks/aj"
 BASE_CONFIG=config/hookwarden.toml
-HOOKWARDEN=target/release/hookwarden
-SAMPLE_APP=target/release/examples/sample_app
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+HOOKWARDEN=$TARGET_DIR/release/hookwarden
+SAMPLE_APP=$TARGET_DIR/release/examples/sample_app
 READY_TIMEOUT_SECONDS=60
 
 # The test secret from the AJ scheme doc; the config reads it from this variable.
@@ -40,6 +41,7 @@ port_open() {
 # Checks and build
 # ---------------------------------------------------------------------------------------
 command -v curl >/dev/null 2>&1 || die "curl is needed (apt-get install curl)"
+command -v cmake >/dev/null 2>&1 || die "cmake is needed to build pingora (apt-get install cmake)"
 [[ -f $BASE_CONFIG ]] || die "$BASE_CONFIG not found"
 # The admin listener (metrics, probes), when the config has one, needs its port free too.
 ADMIN_ADDR=""

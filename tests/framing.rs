@@ -147,6 +147,25 @@ async fn content_length_with_transfer_encoding_is_refused_and_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_chunk_closes_the_connection() {
+    let (upstream, proxy) = proxy_with(Route::aj(), &[]).await;
+    let request = AjRequest::new("abc").id("broken-chunk");
+    let mut bytes = request.head(&[("Transfer-Encoding", "chunked")]);
+    bytes.extend_from_slice(b"zz\r\nabc\r\n0\r\n\r\n");
+    let mut conn = RawConn::connect(proxy.addr()).await;
+    conn.write_in_background(vec![Step::Write(bytes)]);
+
+    let (_, answer) = conn.read_final(QUICK).await.expect("an answer");
+    assert_refusal(&answer, 400, "invalid_framing");
+    // Where this request ends is unknown, so nothing after it may be read as a request.
+    assert!(
+        conn.closed_within(Duration::from_secs(2)).await,
+        "connection left open"
+    );
+    assert_eq!(upstream.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_content_lengths_are_refused() {
     let (upstream, proxy) = proxy_with(Route::aj(), &[]).await;
     let request = AjRequest::new(r#"{"event":"status_change","id":"two-cl"}"#);

@@ -248,6 +248,21 @@ async fn shadow_mode_forwards_what_it_would_refuse_and_says_why() {
         Some("invalid_signature")
     );
     assert_eq!(got.header("x-hookwarden-event-id"), None);
+
+    // A genuine delivery, then its repeat: forwarded as verified, and marked a duplicate.
+    let genuine = r#"{"event":"status_change","id":"shadow-2"}"#;
+    for n in 0..2 {
+        let headers = scene.sign("shadow", genuine, &[]).await;
+        assert_eq!(scene.post("shadow", &headers, genuine).await.status, 200);
+        let got = &upstream.wait_for(n + 2, Duration::from_secs(5)).await[n + 1];
+        assert_eq!(got.header("x-hookwarden-verified").as_deref(), Some("true"));
+        let duplicate = got.header("x-hookwarden-duplicate");
+        assert_eq!(
+            duplicate.as_deref(),
+            (n == 1).then_some("true"),
+            "delivery {n}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -272,6 +272,9 @@ async fn other_methods_on_a_route_are_refused() {
         .send(proxy.addr())
         .await;
     assert_refusal(&put, 405, "method_not_allowed");
+    // RFC 9110 section 15.5.6: a 405 names the methods the resource takes.
+    assert_eq!(put.header("allow"), Some("POST"));
+    assert_eq!(get.header("allow"), Some("POST"));
     assert_eq!(upstream.count(), 0);
 }
 

@@ -84,6 +84,8 @@ pub enum Verdict<'a> {
         claims: &'a Claims,
         /// The id of the secret that verified.
         key_id: &'a str,
+        /// A repeat of a processed event, forwarded only because of shadow mode.
+        duplicate: bool,
     },
     /// Not verified, forwarded only because the route runs in shadow mode.
     Shadow {
@@ -112,7 +114,11 @@ pub fn trusted_request(
 
     let mut trusted: Vec<(&str, String)> = vec![("Route", route.name.clone())];
     match verdict {
-        Verdict::Verified { claims, key_id } => {
+        Verdict::Verified {
+            claims,
+            key_id,
+            duplicate,
+        } => {
             trusted.push(("Verified", "true".into()));
             trusted.extend(claims.event.clone().map(|e| ("Event", e)));
             trusted.push(("Event-Id", claims.event_id.clone()));
@@ -121,6 +127,9 @@ pub fn trusted_request(
             let signed_at = claims.signed_at.and_then(|t| t.format(rfc3339).ok());
             trusted.extend(signed_at.map(|t| ("Signed-At", t)));
             trusted.push(("Key", key_id.to_string()));
+            if *duplicate {
+                trusted.push(("Duplicate", "true".into()));
+            }
         }
         Verdict::Shadow { reason } => {
             trusted.push(("Verified", "false".into()));

@@ -126,9 +126,15 @@ impl Hookwarden {
         let ticket = match self.claim(store, route, &claims, config).await {
             Ok(ticket) => ticket,
             Err(NotClaimed::Duplicate(_)) if !route.enforce => {
-                return self
-                    .refuse_or_shadow(session, route, body, Outcome::Duplicate)
-                    .await;
+                // Verified, but seen before: the app learns both.
+                self.count_shadow(route, Outcome::Duplicate);
+                let key_id = key_id(route, &claims);
+                let verdict = Verdict::Verified {
+                    claims: &claims,
+                    key_id,
+                    duplicate: true,
+                };
+                return self.forward(session, route, &verdict, body, None).await;
             }
             Err(NotClaimed::Duplicate(event_id)) => {
                 respond::duplicate(session, &event_id).await;
@@ -139,10 +145,7 @@ impl Hookwarden {
             }
         };
 
-        let key_id = route
-            .key_ids
-            .get(claims.key_index)
-            .map_or("?", String::as_str);
+        let key_id = key_id(route, &claims);
         let metrics = &self.shared.metrics;
         metrics
             .verified
@@ -151,6 +154,7 @@ impl Hookwarden {
         let verdict = Verdict::Verified {
             claims: &claims,
             key_id,
+            duplicate: false,
         };
         self.forward(session, route, &verdict, body, Some(ticket))
             .await
@@ -168,16 +172,26 @@ impl Hookwarden {
         if route.enforce {
             return refuse(session, outcome).await;
         }
-        let labels = [route.name.as_str(), outcome.label()];
+        self.count_shadow(route, outcome);
+        let verdict = Verdict::Shadow {
+            reason: outcome.label(),
+        };
+        self.forward(session, route, &verdict, body, None).await
+    }
+
+    fn count_shadow(&self, route: &Route, would_be: Outcome) {
+        let labels = [route.name.as_str(), would_be.label()];
         self.shared
             .metrics
             .shadow_refusals
             .with_label_values(&labels)
             .inc();
-        let verdict = Verdict::Shadow {
-            reason: outcome.label(),
-        };
-        self.forward(session, route, &verdict, body, None).await
+        let (route, would_be) = (route.name.as_str(), would_be.label());
+        tracing::debug!(
+            route,
+            would_be,
+            "shadow mode: forwarding what enforcing would refuse"
+        );
     }
 
     /// Forwards to the app and relays its answer. With a ticket, the app's 2xx commits
@@ -332,6 +346,14 @@ impl Hookwarden {
             prefix,
         )
     }
+}
+
+/// The id of the secret that verified: configured, or its position in the list.
+fn key_id<'a>(route: &'a Route, claims: &Claims) -> &'a str {
+    route
+        .key_ids
+        .get(claims.key_index)
+        .map_or("?", String::as_str)
 }
 
 fn event_allowed(route: &Route, claims: &Claims) -> bool {

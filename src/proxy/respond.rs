@@ -15,8 +15,22 @@ pub async fn refusal(session: &mut ServerSession, outcome: Outcome) {
         return;
     };
     let body = serde_json::json!({ "error": code }).to_string();
-    let retry_after = matches!(outcome, Outcome::InFlight | Outcome::StoreUnavailable);
-    write_json(session, status, body, retry_after).await;
+    // After a framing, size or timing refusal the rest of the stream cannot be trusted to
+    // hold the next request where it seems to.
+    if matches!(
+        outcome,
+        Outcome::InvalidFraming | Outcome::PayloadTooLarge | Outcome::RequestTimeout
+    ) {
+        session.set_keepalive(None);
+    }
+    let mut extra = Vec::new();
+    if matches!(outcome, Outcome::InFlight | Outcome::StoreUnavailable) {
+        extra.push(("Retry-After", RETRY_AFTER_SECONDS));
+    }
+    if outcome == Outcome::MethodNotAllowed {
+        extra.push(("Allow", "POST"));
+    }
+    write_json(session, status, body, &extra).await;
 }
 
 /// Writes the acknowledgement of an event the app already accepted.
@@ -27,10 +41,15 @@ pub async fn duplicate(session: &mut ServerSession, event_id: &str) {
         "event_id": event_id,
     })
     .to_string();
-    write_json(session, 200, body, false).await;
+    write_json(session, 200, body, &[]).await;
 }
 
-async fn write_json(session: &mut ServerSession, status: u16, body: String, retry_after: bool) {
+async fn write_json(
+    session: &mut ServerSession,
+    status: u16,
+    body: String,
+    extra: &[(&'static str, &'static str)],
+) {
     // A body we did not read would be taken for the next request: close instead.
     if !session.is_body_done() {
         session.set_keepalive(None);
@@ -42,8 +61,8 @@ async fn write_json(session: &mut ServerSession, status: u16, body: String, retr
     let _ = header.insert_header("Content-Type", "application/json");
     let _ = header.insert_header("Content-Length", body.len().to_string());
     let _ = header.insert_header("Cache-Control", "no-store");
-    if retry_after {
-        let _ = header.insert_header("Retry-After", RETRY_AFTER_SECONDS);
+    for (name, value) in extra {
+        let _ = header.insert_header(*name, *value);
     }
 
     // A sender that has gone away cannot be answered; nothing else is lost by it.
