@@ -249,3 +249,27 @@ async fn processed_event_survives_kill_9() {
     );
     assert_eq!(upstream.count(), 1);
 }
+
+/// Many different deliveries at once with `sync = "always"` (the default): every one is
+/// made durable and answered. sled's own `flush_async` hung here once dozens of callers
+/// waited on its thread pool together; group commit on tokio's blocking pool does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_deliveries_are_all_made_durable_and_answered() {
+    let (upstream, proxy) = standard().await;
+    let addr = proxy.addr();
+    let sends: Vec<_> = (0..64)
+        .map(|n| {
+            let request = AjRequest::with_id(&format!("durable-burst-{n}"));
+            tokio::spawn(async move { request.send(addr).await })
+        })
+        .collect();
+    let deadline = Duration::from_secs(20);
+    for send in sends {
+        let answer = tokio::time::timeout(deadline, send)
+            .await
+            .expect("answered")
+            .unwrap();
+        assert_relayed_ok(&answer);
+    }
+    assert_eq!(upstream.count(), 64);
+}

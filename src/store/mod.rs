@@ -39,6 +39,9 @@ pub enum StoreError {
     /// Redis failed or could not be reached (the message never holds the URL).
     #[error("redis failure: {0}")]
     Redis(String),
+    /// A flush was cut off (the process is shutting down).
+    #[error("the replay store's flush did not finish")]
+    FlushAborted,
     /// The local store is being reopened after a disk error.
     #[error("the replay store is being reopened after a disk error")]
     Reopening,

@@ -10,6 +10,7 @@
 //! database, so the store heals by itself when the disk does.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
@@ -44,6 +45,48 @@ pub struct SledBackend {
     path: PathBuf,
     sync: SyncMode,
     retention_ms: u64,
+    flushes: GroupFlush,
+}
+
+/// Group commit: writers that need durability queue behind one flush at a time, and
+/// one flush makes every write before it durable, so N concurrent deliveries share a
+/// few fsyncs instead of paying one each.
+///
+/// sled's own `flush_async` runs the flush on sled's small thread pool, which also does
+/// the log writes that flush waits for; with a few dozen concurrent callers every pool
+/// thread waits and nothing writes (a hang found by the benchmark). Flushes run on
+/// tokio's blocking pool instead.
+#[derive(Default)]
+struct GroupFlush {
+    /// Writes that asked to be made durable, counted.
+    asked: AtomicU64,
+    /// Every write up to this count is on disk.
+    done: AtomicU64,
+    /// One flush at a time.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl GroupFlush {
+    /// Returns once every write made before the call is on disk.
+    async fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
+        let mine = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        loop {
+            if self.done.load(Ordering::SeqCst) >= mine {
+                return Ok(());
+            }
+            let _turn = self.turn.lock().await;
+            if self.done.load(Ordering::SeqCst) >= mine {
+                return Ok(());
+            }
+            // Everyone who asked before this load is covered by the flush that follows.
+            let covered = self.asked.load(Ordering::SeqCst);
+            let handle = db.clone();
+            tokio::task::spawn_blocking(move || handle.flush())
+                .await
+                .map_err(|_| StoreError::FlushAborted)??;
+            self.done.fetch_max(covered, Ordering::SeqCst);
+        }
+    }
 }
 
 impl From<TransactionError<record::Damaged>> for StoreError {
@@ -64,6 +107,7 @@ impl SledBackend {
             path: path.to_path_buf(),
             sync,
             retention_ms,
+            flushes: GroupFlush::default(),
         })
     }
 
@@ -91,7 +135,7 @@ impl SledBackend {
 
     async fn durable(&self, db: &sled::Db) -> Result<(), StoreError> {
         if self.sync == SyncMode::Always {
-            db.flush_async().await?;
+            self.flushes.flush(db).await?;
         }
         Ok(())
     }
@@ -224,7 +268,7 @@ impl Backend for SledBackend {
             let db = self.db()?;
             let health = db.open_tree(HEALTH_TREE)?;
             health.insert(b"probe", &super::now_ms().to_be_bytes())?;
-            db.flush_async().await?;
+            self.flushes.flush(&db).await?;
             Ok::<_, StoreError>(())
         }
         .await;
@@ -237,8 +281,7 @@ impl Backend for SledBackend {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.db()?.flush_async().await?;
-        Ok(())
+        self.flushes.flush(&self.db()?).await
     }
 
     fn disk_bytes(&self) -> Option<u64> {
