@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hookwarden::cli::{self, Cli, Exit, LogFormat};
-use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
@@ -33,9 +33,14 @@ fn main() -> ExitCode {
 /// `RUST_LOG` says: at debug and trace it prints raw request headers, signatures included.
 fn init_logging(format: Option<LogFormat>) {
     let wanted = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The hint matters: it sets the `log` crate's level, so that sled's and pingora's
+    // debug records are not built and dispatched only to be dropped (a profile showed
+    // them on every request).
+    let hint = wanted.max_level_hint().unwrap_or(LevelFilter::TRACE);
     let quiet_pingora = filter_fn(|meta| {
         !meta.target().starts_with("pingora") || *meta.level() <= tracing::Level::INFO
-    });
+    })
+    .with_max_level_hint(hint);
     let json = match format {
         Some(format) => format == LogFormat::Json,
         None => !std::io::stderr().is_terminal(),
