@@ -4,7 +4,8 @@
 //! hwload load --addr 127.0.0.1:8080 [--path /webhooks/aj] [--kind unique|duplicate|forged]
 //!             [--body-bytes 1024] [--connections 32] [--warmup 2] [--duration 10]
 //!             [--rate RPS] [--requests N] [--threads 1] [--run-id ID] [--dup-set 1000]
-//!             [--timeout 10] [--report-every SECONDS]         (secret from AJ_WEBHOOK_SHARED_SECRET)
+//!             [--timeout 10] [--report-every SECONDS]
+//!             (the route's secret comes from AJ_WEBHOOK_SHARED_SECRET)
 //! hwload ports N                  N free loopback ports, space-separated
 //! hwload wait ADDR SECONDS        until ADDR accepts TCP connections (exit 1 on time-out)
 //! hwload get ADDR PATH            GET, print the body; exit 0 on 2xx
