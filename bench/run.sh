@@ -7,12 +7,12 @@
 #   --smoke       everything tiny (seconds), for CI: checks the harness, not the numbers
 #   --long        the memory phase holds its steady load for 10 minutes instead of 1
 #   --full-scale  the scale phase fills the store to 10 million records (5 million
-#                 deliveries; hours at today's store speed) instead of reusing the 1 million
-#                 of the memory phase
+#                 deliveries; most of an hour at today's store speed) instead of reusing
+#                 the 1 million of the memory phase
+#   --out DIR     where logs, stores and results go (default target/bench-run/<time>)
 #
 # A "record" is what the store counts (hookwarden_store_entries): each delivery stores two,
 # its event id and its signature.
-#   --out DIR     where logs, stores and results go (default target/bench-run/<time>)
 #
 # Environment: PROXY_CPU (default 0) runs the proxy under test; GEN_CPU (default 1) runs
 # the load generator and the upstream app. HW_THREADS (default 1) is hookwarden's worker
@@ -33,7 +33,7 @@ while (($# > 0)); do
     --long) LONG=1 ;;
     --full-scale) FULL_SCALE=1 ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 64 ;;
   esac
   shift
