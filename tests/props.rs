@@ -797,6 +797,14 @@ impl Model {
         }
     }
 
+    /// A restart: claims survive it only where they were written to disk.
+    fn restart(&mut self, claims_durable: bool) {
+        if !claims_durable {
+            self.slots
+                .retain(|_, slot| matches!(slot, Slot::Processed { .. }));
+        }
+    }
+
     fn release(&mut self, keys: &[String; 2], token: usize) {
         for key in keys {
             if matches!(self.slots.get(key), Some(Slot::Claimed { token: t, .. }) if *t == token) {
@@ -806,11 +814,15 @@ impl Model {
     }
 }
 
-fn store_config(path: &std::path::Path, lease_seconds: u64) -> hookwarden::config::StoreConfig {
+fn store_config(
+    path: &std::path::Path,
+    lease_seconds: u64,
+    sync: &str,
+) -> hookwarden::config::StoreConfig {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:2\"\n\
          [upstream]\nurl = \"http://127.0.0.1:3\"\ntimeout_seconds = 1\n\
-         [store]\npath = {:?}\nlease_seconds = {lease_seconds}\n\
+         [store]\npath = {:?}\nlease_seconds = {lease_seconds}\nsync = \"{sync}\"\n\
          [[routes]]\nname = \"r\"\npath = \"/r\"\nscheme = \"aj\"\nsecrets = [{{ file = {:?} }}]\n",
         path.to_string_lossy(),
         secret_file()
@@ -840,12 +852,17 @@ proptest! {
     /// Claims, commits, releases, abandoned tickets, time passing and reopening the store
     /// (as after a restart) give exactly the answers a simple model gives: a processed
     /// event or digest is a duplicate forever, a live claim blocks copies until its lease
-    /// ends (across a restart too), and a release frees only the claim it granted.
+    /// ends (across a restart too with `sync = "always"`; with `"interval"` claims live in
+    /// memory only), and a release frees only the claim it granted.
     #[test]
-    fn the_store_matches_its_model(ops in prop::collection::vec(op(), 1..40)) {
+    fn the_store_matches_its_model(
+        ops in prop::collection::vec(op(), 1..40),
+        always in any::<bool>(),
+    ) {
         const LEASE_MS: u64 = 2_000;
         let dir = tempfile::tempdir().unwrap();
-        let settings = store_config(&dir.path().join("store"), LEASE_MS / 1000);
+        let sync = if always { "always" } else { "interval" };
+        let settings = store_config(&dir.path().join("store"), LEASE_MS / 1000, sync);
         let mut store = Store::open(&settings).unwrap();
         let mut model = Model::default();
         let mut tickets: Vec<Option<(Ticket, [String; 2], usize)>> = Vec::new();
@@ -894,6 +911,7 @@ proptest! {
                     // Open tickets die with the process; their claims outlive it until
                     // their leases lapse.
                     tickets.clear();
+                    model.restart(always);
                     rt.block_on(store.flush()).unwrap();
                     drop(store);
                     store = reopen(&settings);

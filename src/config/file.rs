@@ -111,6 +111,9 @@ pub struct StoreSection {
     /// How often expired records are swept, in seconds. Default 60.
     #[serde(default = "default_sweep")]
     pub sweep_interval_seconds: u64,
+    /// The bound of sled's page cache, in bytes. Default 16 MiB.
+    #[serde(default = "default_cache_bytes")]
+    pub cache_bytes: u64,
 }
 
 /// The store backends.
@@ -271,6 +274,9 @@ fn default_retention() -> u64 {
 }
 fn default_sweep() -> u64 {
     60
+}
+fn default_cache_bytes() -> u64 {
+    16 * 1024 * 1024
 }
 fn default_tolerance() -> u64 {
     300

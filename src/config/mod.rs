@@ -148,6 +148,8 @@ pub struct StoreConfig {
     pub lease: Duration,
     /// How often expired records are swept.
     pub sweep_interval: Duration,
+    /// The bound of sled's page cache, in bytes.
+    pub cache_bytes: u64,
 }
 
 /// The replay store's backend.

@@ -8,6 +8,9 @@ use super::file::{BackendName, FileConfig, OnUnavailable, UrlSource};
 use super::secret::Masked;
 use super::{RedisConfig, Route, StoreBackend, StoreConfig};
 
+/// The smallest page cache sled is given: below it, every read goes to disk.
+const MIN_CACHE_BYTES: u64 = 1024 * 1024;
+
 /// Checks `[store]`, adding every problem found.
 pub(super) fn check_store(
     file: &FileConfig,
@@ -36,6 +39,12 @@ pub(super) fn check_store(
             "[store] lease_seconds = {lease_seconds} must exceed [upstream] timeout_seconds = {}: \
              a claim must outlive the delivery it guards",
             file.upstream.timeout_seconds
+        ));
+    }
+    if s.cache_bytes < MIN_CACHE_BYTES {
+        problems.push(format!(
+            "[store] cache_bytes = {} is below {MIN_CACHE_BYTES} (1 MiB)",
+            s.cache_bytes
         ));
     }
     if s.sweep_interval_seconds == 0 {
@@ -76,6 +85,7 @@ pub(super) fn check_store(
         sync: s.sync,
         lease: Duration::from_secs(lease_seconds),
         sweep_interval: Duration::from_secs(s.sweep_interval_seconds),
+        cache_bytes: s.cache_bytes,
     })
 }
 

@@ -165,7 +165,10 @@ impl Store {
     /// first use and reconnects after failures.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let retention_ms = millis(config.retention);
-        let local = || sled_backend::SledBackend::open(&config.path, config.sync, retention_ms);
+        let local = || {
+            let (path, cache) = (&config.path, config.cache_bytes);
+            sled_backend::SledBackend::open(path, cache, config.sync, retention_ms)
+        };
         let (primary, fallback): (Box<dyn Backend>, Option<Box<dyn Backend>>) =
             match &config.backend {
                 StoreBackend::Sled => (Box::new(local()?), None),

@@ -13,6 +13,7 @@ fn config(dir: &std::path::Path) -> StoreConfig {
         sync: SyncMode::Always,
         lease: Duration::from_secs(60),
         sweep_interval: Duration::from_secs(60),
+        cache_bytes: 1 << 24,
     }
 }
 
@@ -179,4 +180,74 @@ async fn a_waiting_copy_gives_up_after_its_wait() {
         .claim_or_wait("aj", "e1", b"d1", Duration::from_millis(100), now_ms)
         .await;
     assert!(matches!(answer.unwrap(), Claim::InFlight));
+}
+
+/// A claim whose holder died: the process is gone, the directory is reopened.
+async fn claim_after_a_crash(sync: SyncMode, now_ms: u64) -> Verdict {
+    use sled_backend::SledBackend;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let key = ClaimKey {
+        route: "aj".into(),
+        event_id: "e1".into(),
+        digest: b"d1".to_vec(),
+    };
+    {
+        let crashed = SledBackend::open(&path, 1 << 20, sync, HOUR_MS).unwrap();
+        assert_eq!(
+            crashed.claim(&key, 7, 0, 60_000).await.unwrap(),
+            Verdict::Granted
+        );
+        // sled writes what it was given when dropped; a SIGKILL may lose more, never less.
+    }
+
+    let restarted = SledBackend::open(&path, 1 << 20, sync, HOUR_MS).unwrap();
+    restarted.claim(&key, 8, now_ms, 60_000).await.unwrap()
+}
+
+#[tokio::test]
+async fn with_sync_always_a_claim_outlives_its_process_until_the_lease_ends() {
+    assert_eq!(
+        claim_after_a_crash(SyncMode::Always, 59_999).await,
+        Verdict::InFlight
+    );
+    assert_eq!(
+        claim_after_a_crash(SyncMode::Always, 60_000).await,
+        Verdict::Granted
+    );
+}
+
+#[tokio::test]
+async fn with_sync_interval_claims_live_in_memory_only() {
+    assert_eq!(
+        claim_after_a_crash(SyncMode::Interval, 1).await,
+        Verdict::Granted
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_copies_get_one_grant() {
+    for sync in [SyncMode::Interval, SyncMode::Always] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.sync = sync;
+        let store = std::sync::Arc::new(Store::open(&config).unwrap());
+
+        let copies: Vec<_> = (0..64)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.claim("aj", "e1", b"d1", 5).await })
+            })
+            .collect();
+        let mut grants = Vec::new();
+        for copy in copies {
+            match copy.await.unwrap().unwrap() {
+                Claim::Granted(ticket) => grants.push(ticket),
+                Claim::InFlight => {}
+                other => panic!("{sync:?}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(grants.len(), 1, "{sync:?}");
+    }
 }

@@ -231,6 +231,9 @@ sync = {{ $c.store.sync | toJson }}
 {{- if not (kindIs "invalid" $c.store.leaseSeconds) }}
 lease_seconds = {{ int64 $c.store.leaseSeconds }}
 {{- end }}
+{{- if not (kindIs "invalid" $c.store.cacheBytes) }}
+cache_bytes = {{ int64 $c.store.cacheBytes }}
+{{- end }}
 {{- range $c.routes }}
 
 [[routes]]
