@@ -96,7 +96,7 @@ END {
   first = n ? first / tenth : 0; last = n ? last / tenth : 0
   rss_fill = get(mem, "rss_at_fill_kib") / 1024
   print ""
-  print "### Memory (sync = interval; the store cache bound is built in, see README)"
+  print "### Memory (sync = interval; the default store cache bound, 16 MiB)"
   print ""
   print "| records stored (deliveries) | fill time s | RSS then MiB | steady load | RSS first tenth MiB | RSS last tenth MiB | peak MiB | peak threads | records at end | steady p99 ms | steady errors |"
   print "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -42,6 +42,9 @@ pub enum StoreError {
     /// A flush was cut off (the process is shutting down).
     #[error("the replay store's flush did not finish")]
     FlushAborted,
+    /// The sweep's thread could not be started or ended without an answer.
+    #[error("the replay store's sweep did not run: {0}")]
+    SweepThread(String),
     /// The local store is being reopened after a disk error.
     #[error("the replay store is being reopened after a disk error")]
     Reopening,

@@ -33,8 +33,68 @@ const BACKGROUND_FLUSH_MS: u64 = 500;
 /// A tree apart from the records, for the probe's writes (sweeps never see them).
 const HEALTH_TREE: &[u8] = b"health";
 
-/// Records a sweep looks at between rests.
+/// Records a sweep looks at between rests, when it has to rest by itself.
 const SWEEP_BATCH: u64 = 1024;
+
+/// Whether a background thread yields the core by itself (its scheduling could not be
+/// lowered) or the kernel does it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Yields {
+    ByKernel,
+    ByResting,
+}
+
+/// Puts the calling thread in Linux's idle scheduling class (`SCHED_IDLE`, no privilege
+/// needed): it runs only on a core nothing else wants.
+fn background_priority() -> Yields {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+        Ok(()) => Yields::ByKernel,
+        Err(error) => {
+            tracing::debug!(
+                ?error,
+                "sweep runs at normal priority, resting between batches"
+            );
+            Yields::ByResting
+        }
+    }
+}
+
+/// Removes every expired record, each only if unchanged since it was read (a fresh
+/// claim or mark may have replaced it).
+fn sweep_tree(
+    db: &sled::Db,
+    now_ms: u64,
+    retention_ms: u64,
+    yields: Yields,
+) -> Result<SweepReport, StoreError> {
+    let mut report = SweepReport::default();
+    let mut batch_started = std::time::Instant::now();
+    for entry in db.iter() {
+        let (k, value) = entry?;
+        report.scanned += 1;
+        let expired = Record::decode(&value)
+            .map(|r| r.expired(now_ms, retention_ms))
+            // A damaged record can never be read back; removing it is the only way on.
+            .unwrap_or(true);
+        let removed = expired && db.compare_and_swap(&k, Some(value), None::<&[u8]>)?.is_ok();
+        report.removed += u64::from(removed);
+
+        // Without the idle class, rest after each batch as long as it took: the sweep
+        // then takes at most half a busy core.
+        if yields == Yields::ByResting && report.scanned % SWEEP_BATCH == 0 {
+            std::thread::sleep(batch_started.elapsed());
+            batch_started = std::time::Instant::now();
+        }
+    }
+    report.entries = Some(report.scanned - report.removed);
+    Ok(report)
+}
 
 fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let db = sled::Config::new()
@@ -371,29 +431,21 @@ impl Backend for SledBackend {
     async fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
         self.claims().retain(|_, held| held.until_ms > now_ms);
 
+        // A sweep reads every record: on a thread of its own that the kernel runs only
+        // when the request path leaves the core idle.
         let db = self.db()?;
-        let mut report = SweepReport::default();
-        let mut batch_started = std::time::Instant::now();
-        for entry in db.iter() {
-            let (k, value) = entry?;
-            report.scanned += 1;
-            let expired = Record::decode(&value)
-                .map(|r| r.expired(now_ms, self.retention_ms))
-                // A damaged record can never be read back; removing it is the only way on.
-                .unwrap_or(true);
-            // Remove only if unchanged since we read it: a fresh claim may have replaced it.
-            let removed = expired && db.compare_and_swap(&k, Some(value), None::<&[u8]>)?.is_ok();
-            report.removed += u64::from(removed);
-
-            // A sweep of millions of records must not take the core from the request path:
-            // after each batch, rest as long as the batch took (half the CPU at most).
-            if report.scanned % SWEEP_BATCH == 0 {
-                tokio::time::sleep(batch_started.elapsed()).await;
-                batch_started = std::time::Instant::now();
-            }
-        }
-        report.entries = Some(report.scanned - report.removed);
-        Ok(report)
+        let retention_ms = self.retention_ms;
+        let (answer, report) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("store-sweep".into())
+            .spawn(move || {
+                let yields = background_priority();
+                let _ = answer.send(sweep_tree(&db, now_ms, retention_ms, yields));
+            })
+            .map_err(|error| StoreError::SweepThread(error.to_string()))?;
+        report
+            .await
+            .map_err(|_| StoreError::SweepThread("it stopped without a report".into()))?
     }
 
     /// Writes and flushes a small record: only a write finds a full or read-only disk.
