@@ -10,6 +10,11 @@ use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than glibc's malloc: the request path allocates and frees many small
+/// buffers on one thread while sled's threads free them on others (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
