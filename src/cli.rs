@@ -378,7 +378,7 @@ async fn post(
     let (mut session, _) = connector
         .get_http_session(&peer)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.root_cause().to_string())?;
 
     let mut request = pingora::http::RequestHeader::build("POST", target.as_bytes(), None)
         .map_err(|e| e.to_string())?;

@@ -235,6 +235,11 @@ async fn sign_send_to_nobody_exits_1() {
 
     let output = run_cli(&args, &[], dir.path()).await;
     assert_eq!(output.code, Some(1), "{}", output.combined());
+    // One plain reason, not pingora's chain of contexts.
+    assert_eq!(
+        output.stderr.trim(),
+        format!("hookwarden: cannot send to {url}: Connection refused (os error 111)")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
