@@ -908,8 +908,8 @@ proptest! {
                 }
                 Op::Advance(ms) => now += ms,
                 Op::Reopen => {
-                    // Open tickets die with the process; their claims outlive it until
-                    // their leases lapse.
+                    // Open tickets die with the process; with sync = "always" their
+                    // claims outlive it until their leases lapse.
                     tickets.clear();
                     model.restart(always);
                     rt.block_on(store.flush()).unwrap();

@@ -169,8 +169,8 @@ impl Store {
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let retention_ms = millis(config.retention);
         let local = || {
-            let (path, cache) = (&config.path, config.cache_bytes);
-            sled_backend::SledBackend::open(path, cache, config.sync, retention_ms)
+            let cache = config.cache_bytes;
+            sled_backend::SledBackend::open(&config.path, cache, config.sync, retention_ms)
         };
         let (primary, fallback): (Box<dyn Backend>, Option<Box<dyn Backend>>) =
             match &config.backend {

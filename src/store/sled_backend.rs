@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{LockResult, Mutex, MutexGuard, PoisonError, RwLock};
 
 use async_trait::async_trait;
 
@@ -94,6 +94,12 @@ fn sweep_tree(
     }
     report.entries = Some(report.scanned - report.removed);
     Ok(report)
+}
+
+/// A lock's guard even if a panic poisoned it: nothing panics while holding the store's
+/// locks, but a poisoned lock must not stop the store either.
+fn unpoisoned<G>(locked: LockResult<G>) -> G {
+    locked.unwrap_or_else(PoisonError::into_inner)
 }
 
 fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
@@ -199,63 +205,52 @@ impl SledBackend {
 
     /// A handle for one operation.
     fn db(&self) -> Result<sled::Db, StoreError> {
-        let guard = self
-            .db
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        guard.clone().ok_or(StoreError::Reopening)
+        unpoisoned(self.db.read())
+            .clone()
+            .ok_or(StoreError::Reopening)
     }
 
-    /// The claims table. Nothing panics while holding it, but a poisoned lock must not
-    /// stop the store either.
+    /// The claims table.
     fn claims(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Lease>> {
-        self.claims
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        unpoisoned(self.claims.lock())
     }
 
     /// Closes the broken database and opens it again. sled holds a lock on the
     /// directory, so the old handle must be gone first; operations meanwhile fail
     /// with [`StoreError::Reopening`] (and the proxy answers 503).
     fn reopen(&self) -> Result<(), StoreError> {
-        let mut guard = self
-            .db
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = unpoisoned(self.db.write());
         drop(guard.take());
         let db = open_db(&self.path, self.cache_bytes)?;
 
-        let mut orphans = self
-            .orphans
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let removed = orphans
-            .iter()
-            .try_for_each(|orphan| self.unrecord(&db, &orphan.keys, orphan.token));
-        match removed {
-            Ok(()) => orphans.clear(),
-            // Kept for the next reopen: the disk is not well yet.
-            Err(error) => return Err(error),
+        // On failure the orphans stay for the next reopen: the disk is not well yet.
+        let mut orphans = unpoisoned(self.orphans.lock());
+        for orphan in orphans.iter() {
+            self.unrecord(&db, &orphan.keys, orphan.token)?;
         }
+        orphans.clear();
         drop(orphans);
 
         *guard = Some(db);
         Ok(())
     }
 
-    /// Takes our claim off the disk; when sled refuses, leaves it to the reopen.
-    fn unrecord_or_orphan(&self, keys: &[Vec<u8>; 2], token: u64) -> Result<(), StoreError> {
-        let removed = self.db().and_then(|db| self.unrecord(&db, keys, token));
-        if removed.is_err() {
-            self.orphans
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(Orphan {
-                    keys: keys.clone(),
-                    token,
-                });
+    /// Gives up our claim: off the disk where it was written (when sled refuses, the
+    /// reopen removes it), then out of memory.
+    fn give_up(&self, keys: &[Vec<u8>; 2], token: u64) -> Result<(), StoreError> {
+        let unrecorded = match self.sync {
+            SyncMode::Always => self.db().and_then(|db| self.unrecord(&db, keys, token)),
+            SyncMode::Interval => Ok(()),
+        };
+        if unrecorded.is_err() {
+            let orphan = Orphan {
+                keys: keys.clone(),
+                token,
+            };
+            unpoisoned(self.orphans.lock()).push(orphan);
         }
-        removed
+        self.forget(keys, token);
+        unrecorded
     }
 
     async fn durable(&self, db: &sled::Db) -> Result<(), StoreError> {
@@ -388,8 +383,7 @@ impl Backend for SledBackend {
         if verdict == Verdict::Granted && self.sync == SyncMode::Always {
             if let Err(error) = self.record_claim(&db, key, &keys, lease).await {
                 // Not on disk: not ours either. Undo it, as far as sled still can.
-                let _ = self.unrecord_or_orphan(&keys, token);
-                self.forget(&keys, token);
+                let _ = self.give_up(&keys, token);
                 return Err(error);
             }
         }
@@ -419,13 +413,7 @@ impl Backend for SledBackend {
     }
 
     async fn release(&self, key: &ClaimKey, token: u64) -> Result<(), StoreError> {
-        let keys = Self::keys(key);
-        let unrecorded = match self.sync {
-            SyncMode::Always => self.unrecord_or_orphan(&keys, token),
-            SyncMode::Interval => Ok(()),
-        };
-        self.forget(&keys, token);
-        unrecorded
+        self.give_up(&Self::keys(key), token)
     }
 
     async fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
